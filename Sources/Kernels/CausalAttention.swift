@@ -1,0 +1,92 @@
+import Foundation
+
+/// A run of consecutive rows that belong to one sequence of a packed batch.
+public struct SequenceSegment: Sendable, Equatable {
+    /// Index of the sequence's first row in the packed batch.
+    public let start: Int
+    /// Number of tokens in the sequence.
+    public let length: Int
+
+    /// A segment of `length` rows starting at row `start`.
+    public init(start: Int, length: Int) {
+        self.start = start
+        self.length = length
+    }
+}
+
+/// Grouped-query causal self-attention over a packed batch of sequences.
+///
+/// Sequences are packed back to back without padding; each one attends only to its own earlier tokens.
+/// Scores are computed one query row at a time, so memory stays O(length) per task and the full L×L
+/// matrix is never built.
+public enum CausalAttention {
+    /// Query rows handled by one task.
+    static let queriesPerTask = 32
+
+    /// Attention for every sequence and head.
+    ///
+    /// - Parameters:
+    ///   - query: `tokens × (heads·headDimension)`, already normalised and rotated.
+    ///   - key: `tokens × (keyValueHeads·headDimension)`, already normalised and rotated.
+    ///   - value: `tokens × (keyValueHeads·headDimension)`.
+    ///   - output: `tokens × (heads·headDimension)`; overwritten.
+    public static func compute(
+        query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, segments: [SequenceSegment],
+        heads: Int, keyValueHeads: Int, headDimension: Int, pool: ComputePool = .shared
+    ) {
+        struct Task { let segment: SequenceSegment; let head: Int; let firstQuery: Int; let queryCount: Int }
+        var tasks: [Task] = []
+        for segment in segments {
+            for head in 0..<heads {
+                var first = 0
+                while first < segment.length {
+                    let count = min(queriesPerTask, segment.length - first)
+                    tasks.append(Task(segment: segment, head: head, firstQuery: first, queryCount: count))
+                    first += count
+                }
+            }
+        }
+        let queryStride = heads * headDimension
+        let keyValueStride = keyValueHeads * headDimension
+        let headsPerKeyValue = heads / keyValueHeads
+        let scale = 1 / Float(headDimension).squareRoot()
+        tasks.withUnsafeBufferPointer { tasks in
+            pool.run(tasks: tasks.count) { index in
+                let task = tasks[index]
+                let keyValueHead = task.head / headsPerKeyValue
+                let lastQuery = task.firstQuery + task.queryCount
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: lastQuery)
+                let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
+                defer { scores.deallocate(); accumulator.deallocate() }
+                let keys = key + task.segment.start * keyValueStride + keyValueHead * headDimension
+                let values = value + task.segment.start * keyValueStride + keyValueHead * headDimension
+                for i in task.firstQuery..<lastQuery {
+                    let row = task.segment.start + i
+                    let q = query + row * queryStride + task.head * headDimension
+                    var maximum = -Float.infinity
+                    for j in 0...i {
+                        let score = MatrixMultiply.dot(q, keys + j * keyValueStride, count: headDimension) * scale
+                        scores[j] = score
+                        maximum = max(maximum, score)
+                    }
+                    var total: Float = 0
+                    for j in 0...i {
+                        let weight = exp(scores[j] - maximum)
+                        scores[j] = weight
+                        total += weight
+                    }
+                    accumulator.initialize(repeating: 0, count: headDimension)
+                    for j in 0...i {
+                        let weight = scores[j]
+                        let v = values + j * keyValueStride
+                        for d in 0..<headDimension { accumulator[d] = accumulator[d].addingProduct(weight, v[d]) }
+                    }
+                    let out = output + row * queryStride + task.head * headDimension
+                    let inverse = 1 / total
+                    for d in 0..<headDimension { out[d] = accumulator[d] * inverse }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// Row-wise operations of a transformer layer, written to match PyTorch's fp32 results.
+public enum VectorMath {
+    /// Root-mean-square normalisation of one row, as transformers' `Qwen3RMSNorm` computes it:
+    /// `weight * (x * rsqrt(mean(x²) + eps))`.
+    @inline(__always)
+    public static func rmsNorm(
+        _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, count: Int, epsilon: Float,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        var sumOfSquares: Float = 0
+        var accumulator = SIMD16<Float>()
+        let raw = UnsafeRawPointer(input)
+        let vectorEnd = count & ~15
+        var index = 0
+        while index < vectorEnd {
+            let x = raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            accumulator.addProduct(x, x)
+            index += 16
+        }
+        sumOfSquares = accumulator.sum()
+        while index < count {
+            sumOfSquares = sumOfSquares.addingProduct(input[index], input[index])
+            index += 1
+        }
+        let scale = 1 / (sumOfSquares / Float(count) + epsilon).squareRoot()
+        for i in 0..<count {
+            output[i] = weight[i] * (input[i] * scale)
+        }
+    }
+
+    /// `gate ← silu(gate) * up`, the SwiGLU activation, in place.
+    @inline(__always)
+    public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let g = gate[i]
+            gate[i] = g / (1 + exp(-g)) * up[i]
+        }
+    }
+
+    /// `target += source`, element-wise.
+    @inline(__always)
+    public static func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { target[i] += source[i] }
+    }
+
+    /// Scales a row to unit Euclidean length; a zero row stays zero (like `F.normalize`, eps 1e-12).
+    public static func l2Normalize(_ values: inout [Float]) {
+        var sumOfSquares: Double = 0
+        for value in values { sumOfSquares += Double(value) * Double(value) }
+        let norm = max(sumOfSquares.squareRoot(), 1e-12)
+        for i in values.indices { values[i] = Float(Double(values[i]) / norm) }
+    }
+}
+
+/// Rotary position embedding in the rotate-half convention of transformers' Llama/Qwen code.
+public struct RotaryEmbedding: Sendable {
+    /// The rotated dimensions (the head dimension).
+    public let dimensions: Int
+    /// `1 / theta^(2i/d)` for each pair, in fp32 as transformers computes it.
+    public let inverseFrequencies: [Float]
+
+    /// Frequencies for the given head dimension and base.
+    public init(dimensions: Int, theta: Double) {
+        self.dimensions = dimensions
+        let half = dimensions / 2
+        inverseFrequencies = (0..<half).map { i in
+            // transformers: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all in float32.
+            let exponent = Float(2 * i) / Float(dimensions)
+            return 1 / Float(pow(Float(theta), exponent))
+        }
+    }
+
+    /// Cosines and sines for positions `0..<length`, `length × dimensions/2` each, computed once per
+    /// forward pass and shared by every head and layer.
+    public func table(length: Int) -> RotaryTable {
+        let half = dimensions / 2
+        var cosines = [Float](repeating: 0, count: length * half)
+        var sines = [Float](repeating: 0, count: length * half)
+        for position in 0..<length {
+            let p = Float(position)
+            for i in 0..<half {
+                // transformers: freqs = position (fp32) * inv_freq (fp32); cos/sin in fp32.
+                let angle = p * inverseFrequencies[i]
+                cosines[position * half + i] = cos(angle)
+                sines[position * half + i] = sin(angle)
+            }
+        }
+        return RotaryTable(half: half, cosines: cosines, sines: sines)
+    }
+}
+
+/// Precomputed rotary angles for a range of positions.
+public struct RotaryTable: Sendable {
+    /// Half the rotated dimension.
+    public let half: Int
+    /// `cos(position · inverseFrequency[i])`, row-major by position.
+    public let cosines: [Float]
+    /// `sin(position · inverseFrequency[i])`, row-major by position.
+    public let sines: [Float]
+
+    /// Rotates one head vector in place (rotate-half convention: pairs are `i` and `i + d/2`).
+    @inline(__always)
+    public func apply(to vector: UnsafeMutablePointer<Float>, position: Int) {
+        cosines.withUnsafeBufferPointer { cosines in
+            sines.withUnsafeBufferPointer { sines in
+                let base = position * half
+                for i in 0..<half {
+                    let c = cosines[base + i], s = sines[base + i]
+                    let x1 = vector[i], x2 = vector[i + half]
+                    vector[i] = x1 * c - x2 * s
+                    vector[i + half] = x2 * c + x1 * s
+                }
+            }
+        }
+    }
+}

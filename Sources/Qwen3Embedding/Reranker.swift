@@ -1,0 +1,93 @@
+import Foundation
+import Qwen3
+import Tokenizer
+
+/// Relevance scores with a Qwen3-Reranker model, computed as the official example computes them.
+///
+/// Each (query, document) pair becomes the chat prompt `prefix + body + suffix` (see `Prompts`); only
+/// the body is truncated, so the instructions around it always survive. The score is the probability
+/// of "yes" against "no" at the last position, `sigmoid(logit_yes − logit_no)`, computed from just
+/// those two rows of the LM head, never the full vocabulary projection.
+///
+/// ```swift
+/// let reranker = try Reranker(modelPath: "/models/Qwen3-Reranker-0.6B")
+/// let scores = try await reranker.score(query: "capital of China?",
+///                                       documents: ["Beijing is the capital.", "Gravity…"])
+/// ```
+public final class Reranker: Sendable {
+    /// The underlying decoder (with its LM head).
+    public let model: Qwen3Model
+    /// The model's tokenizer.
+    public let tokenizer: Tokenizer
+    /// Longest prompt fed to the model, prefix and suffix included (8192 as in the official example).
+    public let maxLength: Int
+    /// Largest number of tokens in one forward pass.
+    public let maxBatchTokens: Int
+    private let prefixIDs: [Int]
+    private let suffixIDs: [Int]
+    private let yesID: Int
+    private let noID: Int
+
+    /// Loads a Hugging Face model directory.
+    public convenience init(modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
+        let model = try Qwen3Model(directory: modelPath)
+        let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: modelPath))
+        try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
+    }
+
+    /// A reranker over an already-loaded model and tokenizer.
+    public init(model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
+        guard let yes = tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
+        guard let no = tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
+        prefixIDs = tokenizer.encode(Prompts.rerankerPrefix, addSpecialTokens: false)
+        suffixIDs = tokenizer.encode(Prompts.rerankerSuffix, addSpecialTokens: false)
+        let limit = min(maxLength, model.configuration.maxPositionEmbeddings)
+        let minimum = prefixIDs.count + suffixIDs.count + 1
+        guard limit >= minimum else { throw EmbeddingError.maxLengthTooSmall(maxLength: limit, minimum: minimum) }
+        self.model = model
+        self.tokenizer = tokenizer
+        self.maxLength = limit
+        self.maxBatchTokens = max(1, maxBatchTokens)
+        yesID = yes
+        noID = no
+    }
+
+    /// The token ids of the prompt for one pair: prefix, the body truncated to fit, suffix.
+    public func tokenize(query: String, document: String, instruction: String? = nil) -> [Int] {
+        let body = Prompts.rerankerBody(
+            query: query, document: document, instruction: instruction ?? Prompts.defaultInstruction)
+        let budget = maxLength - prefixIDs.count - suffixIDs.count
+        let bodyIDs = tokenizer.encode(body, addSpecialTokens: false)
+        return prefixIDs + bodyIDs.prefix(budget) + suffixIDs
+    }
+
+    /// Scores each document against the query, in input order; higher is more relevant, in (0, 1).
+    ///
+    /// - Parameter instruction: the task; `nil` uses the official default web-search instruction.
+    public func score(query: String, documents: [String], instruction: String? = nil) async throws -> [Float] {
+        guard !documents.isEmpty else { throw EmbeddingError.emptyInput }
+        return try await score(pairs: documents.map { (query, $0) }, instruction: instruction)
+    }
+
+    /// Scores (query, document) pairs, in input order.
+    public func score(pairs: [(query: String, document: String)], instruction: String? = nil) async throws -> [Float] {
+        guard !pairs.isEmpty else { throw EmbeddingError.emptyInput }
+        let sequences = pairs.map { tokenize(query: $0.query, document: $0.document, instruction: instruction) }
+        let model = self.model
+        let rows = [noID, yesID]
+        var scores: [Float] = []
+        scores.reserveCapacity(sequences.count)
+        for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
+            let slice = Array(sequences[batch])
+            let logits = try await InferenceExecutor.shared.run {
+                try model.lastTokenLogits(for: slice, vocabularyRows: rows)
+            }
+            for pair in logits {
+                // exp(log_softmax([no, yes])[1]) == sigmoid(yes − no)
+                let difference = Double(pair[1]) - Double(pair[0])
+                scores.append(Float(1 / (1 + exp(-difference))))
+            }
+        }
+        return scores
+    }
+}

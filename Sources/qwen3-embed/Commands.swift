@@ -1,0 +1,205 @@
+import ArgumentParser
+import Foundation
+import Qwen3Embedding
+import Tokenizer
+
+/// Options every model command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Path to a Hugging Face model directory (config.json, *.safetensors, tokenizer files).")
+    var model: String
+
+    @Option(help: "Maximum tokens per input; longer inputs are truncated (the appended EOS is kept).")
+    var maxLength: Int = 8192
+
+    func validate() throws {
+        guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
+    }
+}
+
+/// Inputs given as positional texts or as a JSON Lines file, never both.
+func collectTexts(_ texts: [String], input: String?, key: String = "text") throws -> [String] {
+    if let input {
+        guard texts.isEmpty else { throw CommandLineError("give texts either as arguments or with --input, not both") }
+        return try readJSONLines(input, keys: [key]).map { $0[0] }
+    }
+    guard !texts.isEmpty else { throw CommandLineError("no input: pass texts as arguments or use --input FILE") }
+    return texts
+}
+
+/// Texts per embedding call from the CLI, so progress can be shown on long inputs.
+let cliChunkSize = 64
+
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embed texts; prints {\"index\": i, \"embedding\": [...]} per text.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Task instruction: formats every text as a query ('Instruct: …\\nQuery:…'). Omit for documents.")
+    var instruction: String?
+
+    @Option(help: "Matryoshka size: keep the first N dimensions (32…hidden), then renormalise.")
+    var dimensions: Int?
+
+    @Flag(help: "Return the raw last-token state instead of an L2-normalised vector.")
+    var noNormalize = false
+
+    @Option(help: "JSON Lines file of {\"text\": \"…\"} objects ('-' reads stdin).")
+    var input: String?
+
+    @Argument(help: "Texts to embed.")
+    var texts: [String] = []
+
+    func run() async throws {
+        let texts = try collectTexts(texts, input: input)
+        let progress = Progress(label: "embedding", total: texts.count)
+        progress.note("loading \(options.model)")
+        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength)
+        if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
+            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
+        }
+        var writer = JSONLinesWriter()
+        var done = 0
+        for start in stride(from: 0, to: texts.count, by: cliChunkSize) {
+            let chunk = Array(texts[start..<min(texts.count, start + cliChunkSize)])
+            let vectors = try await embedder.embed(
+                chunk, instruction: instruction, dimensions: dimensions, normalize: !noNormalize)
+            for (offset, vector) in vectors.enumerated() {
+                let numbers = vector.map(jsonNumber).joined(separator: ", ")
+                writer.write("{\"index\": \(start + offset), \"embedding\": [\(numbers)]}")
+            }
+            done += chunk.count
+            progress.update(done)
+        }
+        writer.flush()
+    }
+}
+
+struct RerankCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rerank",
+        abstract: "Score documents against a query; prints {\"index\": i, \"score\": s} per document.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Task instruction (default: the official web-search instruction).")
+    var instruction: String?
+
+    @Option(help: "The query; documents are the positional arguments.")
+    var query: String?
+
+    @Option(help: "JSON Lines file of {\"query\": \"…\", \"document\": \"…\"} objects ('-' reads stdin).")
+    var input: String?
+
+    @Argument(help: "Documents to score against --query.")
+    var documents: [String] = []
+
+    func run() async throws {
+        let pairs: [(query: String, document: String)]
+        switch (query, input) {
+        case (let query?, nil):
+            guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
+            pairs = documents.map { (query, $0) }
+        case (nil, let input?):
+            guard documents.isEmpty else { throw CommandLineError("give documents either as arguments or with --input, not both") }
+            pairs = try readJSONLines(input, keys: ["query", "document"]).map { ($0[0], $0[1]) }
+            guard !pairs.isEmpty else { throw CommandLineError("no pairs in \(input)") }
+        case (.some, .some):
+            throw CommandLineError("use either --query with documents or --input, not both")
+        case (nil, nil):
+            throw CommandLineError("no input: use --query Q DOC ... or --input FILE")
+        }
+        let progress = Progress(label: "reranking", total: pairs.count)
+        progress.note("loading \(options.model)")
+        let reranker = try Reranker(modelPath: options.model, maxLength: options.maxLength)
+        var writer = JSONLinesWriter()
+        var done = 0
+        for start in stride(from: 0, to: pairs.count, by: cliChunkSize) {
+            let chunk = Array(pairs[start..<min(pairs.count, start + cliChunkSize)])
+            let scores = try await reranker.score(pairs: chunk, instruction: instruction)
+            for (offset, score) in scores.enumerated() {
+                writer.write("{\"index\": \(start + offset), \"score\": \(jsonNumber(score))}")
+            }
+            done += chunk.count
+            progress.update(done)
+        }
+        writer.flush()
+    }
+}
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Token ids of texts; prints {\"index\": i, \"ids\": [...]} per text.")
+
+    @Option(help: "Path to a model directory (only the tokenizer files are read).")
+    var model: String
+
+    @Flag(help: "Do not apply the post-processor (no appended <|endoftext|>).")
+    var noSpecialTokens = false
+
+    @Option(help: "Truncate to this many tokens (appended special tokens are kept).")
+    var maxLength: Int?
+
+    @Option(help: "JSON Lines file of {\"text\": \"…\"} objects ('-' reads stdin).")
+    var input: String?
+
+    @Argument(help: "Texts to tokenize.")
+    var texts: [String] = []
+
+    func validate() throws {
+        if let maxLength, maxLength <= 0 { throw ValidationError("--max-length must be positive") }
+    }
+
+    func run() throws {
+        let texts = try collectTexts(texts, input: input)
+        let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: model))
+        var writer = JSONLinesWriter()
+        for (index, text) in texts.enumerated() {
+            let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens, maxLength: maxLength)
+            writer.write("{\"index\": \(index), \"ids\": [\(ids.map(String.init).joined(separator: ", "))]}")
+        }
+        writer.flush()
+    }
+}
+
+struct SimilarityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "similarity",
+        abstract: "Rank documents by cosine similarity to a query and print a table.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Task instruction for the query (default: the official web-search instruction).")
+    var instruction: String = Prompts.defaultInstruction
+
+    @Option(help: "Matryoshka size for both sides (32…hidden).")
+    var dimensions: Int?
+
+    @Option(help: "The query.")
+    var query: String
+
+    @Argument(help: "Documents to rank.")
+    var documents: [String] = []
+
+    func run() async throws {
+        guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
+        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength)
+        let queryVector = try await embedder.embed([query], instruction: instruction, dimensions: dimensions)[0]
+        let documentVectors = try await embedder.embed(documents, dimensions: dimensions)
+        let scored = documentVectors.enumerated().map { index, vector in
+            (index: index, score: zip(queryVector, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+        }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+        print("query: \(query)")
+        print("rank  score    doc  text")
+        for (rank, entry) in scored.enumerated() {
+            var text = documents[entry.index].replacingOccurrences(of: "\n", with: " ")
+            if text.count > 70 { text = String(text.prefix(67)) + "..." }
+            let score = String(format: "%.4f", entry.score)
+            let padding = String(repeating: " ", count: max(1, 9 - score.count))
+            print("\(String(rank + 1).padding(toLength: 6, withPad: " ", startingAt: 0))\(score)\(padding)"
+                  + "\(String(entry.index).padding(toLength: 5, withPad: " ", startingAt: 0))\(text)")
+        }
+    }
+}

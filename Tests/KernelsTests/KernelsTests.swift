@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+@testable import Kernels
+
+/// A small deterministic generator so every run sees the same matrices.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    var generator = SeededGenerator(state: seed)
+    return (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) }
+}
+
+/// `C = A · Wᵀ` in double precision, the reference every kernel is compared with.
+func referenceMultiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int) -> [Double] {
+    var c = [Double](repeating: 0, count: rows * outputs)
+    for i in 0..<rows {
+        for j in 0..<outputs {
+            var sum = 0.0
+            for k in 0..<inner { sum += Double(a[i * inner + k]) * Double(w[j * inner + k]) }
+            c[i * outputs + j] = sum
+        }
+    }
+    return c
+}
+
+func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, pool: ComputePool = .shared) -> [Float] {
+    var c = [Float](repeating: .nan, count: rows * outputs)
+    a.withUnsafeBufferPointer { a in
+        w.withUnsafeBufferPointer { w in
+            c.withUnsafeMutableBufferPointer { c in
+                MatrixMultiply.multiply(a.baseAddress!, rows: rows, by: w.baseAddress!, outputs: outputs, inner: inner,
+                                        into: c.baseAddress!, pool: pool)
+            }
+        }
+    }
+    return c
+}
+
+@Suite struct MatrixMultiplyTests {
+    @Test(arguments: [(1, 1, 1), (3, 5, 7), (4, 4, 16), (5, 9, 33), (17, 130, 64), (64, 67, 40), (8, 200, 1024)])
+    func matchesDoublePrecisionReference(shape: (Int, Int, Int)) {
+        let (rows, outputs, inner) = shape
+        let a = randomValues(rows * inner, seed: 1)
+        let w = randomValues(outputs * inner, seed: 2)
+        let expected = referenceMultiply(a, rows: rows, w, outputs: outputs, inner: inner)
+        for pool in [ComputePool(width: 1), ComputePool(width: 2), ComputePool(width: 3)] {
+            let result = multiply(a, rows: rows, w, outputs: outputs, inner: inner, pool: pool)
+            let worst = zip(result, expected).map { abs(Double($0) - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * Double(max(inner, 16)).squareRoot(), "shape \(shape) width \(pool.width): \(worst)")
+        }
+    }
+
+    /// Each output row is computed by the same operations whatever the batch around it: bitwise equal.
+    @Test func rowResultsDoNotDependOnTheBatch() {
+        let inner = 72, outputs = 37
+        let w = randomValues(outputs * inner, seed: 3)
+        let batch = randomValues(11 * inner, seed: 4)
+        let together = multiply(batch, rows: 11, w, outputs: outputs, inner: inner)
+        for row in 0..<11 {
+            let alone = multiply(Array(batch[row * inner..<(row + 1) * inner]), rows: 1, w, outputs: outputs, inner: inner)
+            #expect(alone == Array(together[row * outputs..<(row + 1) * outputs]), "row \(row)")
+        }
+    }
+
+    @Test func dotHandlesTails() {
+        for count in [0, 1, 15, 16, 17, 31, 100] {
+            let a = randomValues(count, seed: 5), b = randomValues(count, seed: 6)
+            let expected = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let value = a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    MatrixMultiply.dot(a.baseAddress ?? UnsafePointer(bitPattern: 16)!, b.baseAddress ?? UnsafePointer(bitPattern: 16)!, count: count)
+                }
+            }
+            #expect(abs(Double(value) - expected) < 1e-5, "count \(count)")
+        }
+    }
+}
+
+@Suite struct ComputePoolTests {
+    @Test func runsEveryTaskExactlyOnce() {
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        ComputePool(width: 2).run(tasks: 1000) { task in counts[task] += 1 }
+        #expect(counts.allSatisfy { $0 == 1 })
+    }
+}
+
+@Suite struct VectorMathTests {
+    @Test func rmsNormMatchesDefinition() {
+        let x = randomValues(40, seed: 7, scale: 3), w = randomValues(40, seed: 8)
+        var out = [Float](repeating: 0, count: 40)
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { out in
+                    VectorMath.rmsNorm(x.baseAddress!, weight: w.baseAddress!, count: 40, epsilon: 1e-6, into: out.baseAddress!)
+                }
+            }
+        }
+        let meanSquare = x.reduce(0.0) { $0 + Double($1) * Double($1) } / 40
+        for i in 0..<40 {
+            let expected = Double(w[i]) * Double(x[i]) / (meanSquare + 1e-6).squareRoot()
+            #expect(abs(Double(out[i]) - expected) < 1e-5)
+        }
+    }
+
+    @Test func ropeRotatesHalvesAndKeepsNorms() {
+        let rope = RotaryEmbedding(dimensions: 16, theta: 1_000_000)
+        let table = rope.table(length: 50)
+        var vector = randomValues(16, seed: 9)
+        let original = vector
+        vector.withUnsafeMutableBufferPointer { table.apply(to: $0.baseAddress!, position: 37) }
+        for i in 0..<8 {
+            let angle = 37 * pow(1_000_000.0, -Double(2 * i) / 16)
+            let x1 = Double(original[i]), x2 = Double(original[i + 8])
+            #expect(abs(Double(vector[i]) - (x1 * cos(angle) - x2 * sin(angle))) < 1e-4)
+            #expect(abs(Double(vector[i + 8]) - (x2 * cos(angle) + x1 * sin(angle))) < 1e-4)
+        }
+        var unrotated = original
+        unrotated.withUnsafeMutableBufferPointer { table.apply(to: $0.baseAddress!, position: 0) }
+        #expect(unrotated == original)
+    }
+
+    @Test func l2NormalizeKeepsZeroVectors() {
+        var zero = [Float](repeating: 0, count: 8)
+        VectorMath.l2Normalize(&zero)
+        #expect(zero.allSatisfy { $0 == 0 })
+        var values: [Float] = [3, 4]
+        VectorMath.l2Normalize(&values)
+        #expect(values == [0.6, 0.8])
+    }
+}
+
+@Suite struct CausalAttentionTests {
+    /// Naive attention with the full score matrix, in double precision.
+    func reference(q: [Float], k: [Float], v: [Float], segments: [SequenceSegment], heads: Int, kvHeads: Int, d: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: q.count)
+        for segment in segments {
+            for h in 0..<heads {
+                let kvh = h / (heads / kvHeads)
+                for i in 0..<segment.length {
+                    let qi = (segment.start + i) * heads * d + h * d
+                    var scores: [Double] = []
+                    for j in 0...i {
+                        let kj = (segment.start + j) * kvHeads * d + kvh * d
+                        scores.append((0..<d).reduce(0.0) { $0 + Double(q[qi + $1]) * Double(k[kj + $1]) } / Double(d).squareRoot())
+                    }
+                    let m = scores.max()!
+                    let e = scores.map { exp($0 - m) }
+                    let total = e.reduce(0, +)
+                    for j in 0...i {
+                        let vj = (segment.start + j) * kvHeads * d + kvh * d
+                        for x in 0..<d { out[qi + x] += e[j] / total * Double(v[vj + x]) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func matchesNaiveAttentionOnPackedSequences() {
+        let heads = 4, kvHeads = 2, d = 16
+        let segments = [SequenceSegment(start: 0, length: 5), SequenceSegment(start: 5, length: 70), SequenceSegment(start: 75, length: 1)]
+        let tokens = 76
+        let q = randomValues(tokens * heads * d, seed: 10, scale: 2)
+        let k = randomValues(tokens * kvHeads * d, seed: 11, scale: 2)
+        let v = randomValues(tokens * kvHeads * d, seed: 12)
+        var out = [Float](repeating: .nan, count: q.count)
+        q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { out in
+                CausalAttention.compute(query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!, output: out.baseAddress!,
+                                        segments: segments, heads: heads, keyValueHeads: kvHeads, headDimension: d)
+            }
+        } } }
+        let expected = reference(q: q, k: k, v: v, segments: segments, heads: heads, kvHeads: kvHeads, d: d)
+        let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
+        #expect(worst < 1e-5, "max |diff| \(worst)")
+    }
+}
