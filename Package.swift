@@ -1,8 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-/// Release builds of the numeric code are compiled for speed; the portable path stays
-/// the default so the package runs on any x86_64 or arm64 CPU.
+/// Release builds of the numeric code are compiled for speed (no overflow/bounds traps in the
+/// kernels' inner loops; inputs are validated before they reach them).
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
@@ -16,10 +16,20 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
     ],
     targets: [
-        // Numeric kernels: matrix multiplication, normalisation, attention helpers.
-        .target(name: "Kernels", swiftSettings: kernelSettings),
+        // Thin C target: only instructions Swift cannot select at run time (AVX-512 / BF16 kernels).
+        // Always optimised: the tests run these kernels on large inputs even in debug builds.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Numeric kernels: packed matrix multiplication, normalisation, attention, CPU dispatch.
+        .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         // Memory-mapped model files (safetensors, sharded checkpoints) with full validation.
         .target(name: "ModelFormats"),
         // Byte-level BPE tokenizer, bit-exact with Hugging Face `tokenizers` for Qwen3.
@@ -27,12 +37,36 @@ let package = Package(
         // The Qwen3 decoder: configuration, weight binding and the forward pass.
         .target(name: "Qwen3", dependencies: ["Kernels", "ModelFormats"], swiftSettings: kernelSettings),
         // Public API: Embedder and Reranker.
-        .target(name: "Qwen3Embedding", dependencies: ["Qwen3", "Tokenizer", "ModelFormats"]),
+        .target(name: "Qwen3Embedding", dependencies: ["Qwen3", "Tokenizer", "ModelFormats", "Kernels"]),
+        // OpenAI- and TEI-compatible HTTP server.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Qwen3Embedding",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // MTEB-style evaluation harness.
+        .target(name: "Evaluation", dependencies: ["Qwen3Embedding", "Kernels", .product(name: "Crypto", package: "swift-crypto")]),
+        // Hugging Face Hub resolution, cache layout and downloads.
+        .target(
+            name: "Hub",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Model tools: checkpoint merging (SLERP / linear) and safetensors writing.
+        .target(name: "ModelTools", dependencies: ["ModelFormats"]),
         // Command-line interface.
         .executableTarget(
             name: "qwen3-embed",
             dependencies: [
-                "Qwen3Embedding",
+                "Qwen3Embedding", "Server", "Evaluation", "Hub", "ModelTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,6 +74,17 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["Qwen3Embedding", "Qwen3", "ModelFormats", "Tokenizer"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Qwen3Embedding",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Qwen3Embedding"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "ModelToolsTests", dependencies: ["ModelTools", "ModelFormats", "Qwen3Embedding"]),
         .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding"]),
     ],
     swiftLanguageModes: [.v6]

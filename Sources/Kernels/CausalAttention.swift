@@ -26,14 +26,16 @@ public enum CausalAttention {
     /// Attention for every sequence and head.
     ///
     /// - Parameters:
-    ///   - query: `tokens × (heads·headDimension)`, already normalised and rotated.
-    ///   - key: `tokens × (keyValueHeads·headDimension)`, already normalised and rotated.
-    ///   - value: `tokens × (keyValueHeads·headDimension)`.
-    ///   - output: `tokens × (heads·headDimension)`; overwritten.
+    ///   - query: one row per token holding `heads·headDimension` values (normalised, rotated), rows
+    ///     `queryStride` apart (so q, k and v may share the rows of one fused projection).
+    ///   - key: one row per token holding `keyValueHeads·headDimension` values, rows `keyValueStride` apart.
+    ///   - value: like `key`.
+    ///   - output: `tokens × (heads·headDimension)`, contiguous; overwritten.
     public static func compute(
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, segments: [SequenceSegment],
-        heads: Int, keyValueHeads: Int, headDimension: Int, pool: ComputePool = .shared
+        heads: Int, keyValueHeads: Int, headDimension: Int,
+        queryStride: Int? = nil, keyValueStride: Int? = nil, pool: ComputePool = .shared
     ) {
         struct Task { let segment: SequenceSegment; let head: Int; let firstQuery: Int; let queryCount: Int }
         var tasks: [Task] = []
@@ -47,8 +49,9 @@ public enum CausalAttention {
                 }
             }
         }
-        let queryStride = heads * headDimension
-        let keyValueStride = keyValueHeads * headDimension
+        let outputStride = heads * headDimension
+        let queryStride = queryStride ?? outputStride
+        let keyValueStride = keyValueStride ?? keyValueHeads * headDimension
         let headsPerKeyValue = heads / keyValueHeads
         let scale = 1 / Float(headDimension).squareRoot()
         tasks.withUnsafeBufferPointer { tasks in
@@ -57,7 +60,8 @@ public enum CausalAttention {
                 let keyValueHead = task.head / headsPerKeyValue
                 let lastQuery = task.firstQuery + task.queryCount
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: lastQuery)
-                let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
+                let accumulator = UnsafeMutableRawPointer.allocate(byteCount: headDimension * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: headDimension)
                 defer { scores.deallocate(); accumulator.deallocate() }
                 let keys = key + task.segment.start * keyValueStride + keyValueHead * headDimension
                 let values = value + task.segment.start * keyValueStride + keyValueHead * headDimension
@@ -77,12 +81,25 @@ public enum CausalAttention {
                         total += weight
                     }
                     accumulator.initialize(repeating: 0, count: headDimension)
+                    let vectorEnd = headDimension & ~15
+                    let rawAccumulator = UnsafeMutableRawPointer(accumulator)
                     for j in 0...i {
                         let weight = scores[j]
                         let v = values + j * keyValueStride
-                        for d in 0..<headDimension { accumulator[d] = accumulator[d].addingProduct(weight, v[d]) }
+                        let rawValue = UnsafeRawPointer(v)
+                        var d = 0
+                        while d < vectorEnd {
+                            let sum = rawAccumulator.load(fromByteOffset: d * 4, as: SIMD16<Float>.self)
+                                + SIMD16(repeating: weight) * rawValue.loadUnaligned(fromByteOffset: d * 4, as: SIMD16<Float>.self)
+                            rawAccumulator.storeBytes(of: sum, toByteOffset: d * 4, as: SIMD16<Float>.self)
+                            d += 16
+                        }
+                        while d < headDimension {
+                            accumulator[d] += weight * v[d]
+                            d += 1
+                        }
                     }
-                    let out = output + row * queryStride + task.head * headDimension
+                    let out = output + row * outputStride + task.head * headDimension
                     let inverse = 1 / total
                     for d in 0..<headDimension { out[d] = accumulator[d] * inverse }
                 }

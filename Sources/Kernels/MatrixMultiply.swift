@@ -97,10 +97,10 @@ public enum MatrixMultiply {
             let y1 = b1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
             let y2 = b2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
             let y3 = b3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-            c00.addProduct(x0, y0); c01.addProduct(x0, y1); c02.addProduct(x0, y2); c03.addProduct(x0, y3)
-            c10.addProduct(x1, y0); c11.addProduct(x1, y1); c12.addProduct(x1, y2); c13.addProduct(x1, y3)
-            c20.addProduct(x2, y0); c21.addProduct(x2, y1); c22.addProduct(x2, y2); c23.addProduct(x2, y3)
-            c30.addProduct(x3, y0); c31.addProduct(x3, y1); c32.addProduct(x3, y2); c33.addProduct(x3, y3)
+            c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3
+            c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3
+            c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3
+            c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3
             k += 16
         }
         let rowA0 = a, rowA1 = a + inner, rowA2 = a + 2 * inner, rowA3 = a + 3 * inner
@@ -122,7 +122,7 @@ public enum MatrixMultiply {
         var total = partial
         var k = start
         while k < end {
-            total = total.addingProduct(a[k], b[k])
+            total += a[k] * b[k]
             k += 1
         }
         return total
@@ -137,9 +137,8 @@ public enum MatrixMultiply {
         var k = 0
         while k < vectorEnd {
             let offset = k * MemoryLayout<Float>.stride
-            accumulator.addProduct(
-                ra.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self),
-                rb.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self))
+            accumulator += ra.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
             k += 16
         }
         return finishDot(accumulator.sum(), a, b, from: vectorEnd, to: count)

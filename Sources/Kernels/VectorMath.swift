@@ -16,12 +16,12 @@ public enum VectorMath {
         var index = 0
         while index < vectorEnd {
             let x = raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
-            accumulator.addProduct(x, x)
+            accumulator += x * x
             index += 16
         }
         sumOfSquares = accumulator.sum()
         while index < count {
-            sumOfSquares = sumOfSquares.addingProduct(input[index], input[index])
+            sumOfSquares += input[index] * input[index]
             index += 1
         }
         let scale = 1 / (sumOfSquares / Float(count) + epsilon).squareRoot()

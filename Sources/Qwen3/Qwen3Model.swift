@@ -17,25 +17,35 @@ import ModelFormats
 public final class Qwen3Model: Sendable {
     /// The hyper-parameters.
     public let configuration: Qwen3Configuration
-    /// The bound weights.
+    /// The bound, packed weights.
     public let weights: Qwen3Weights
+    /// Arithmetic of the linear layers: exact fp32, or bf16 inputs with fp32 accumulation.
+    public let precision: Precision
     private let rotary: RotaryEmbedding
     private let pool: ComputePool
 
     /// A model from already-bound weights.
-    public init(configuration: Qwen3Configuration, weights: Qwen3Weights, pool: ComputePool = .shared) {
+    public init(configuration: Qwen3Configuration, weights: Qwen3Weights, precision: Precision, pool: ComputePool = .shared) {
         self.configuration = configuration
         self.weights = weights
+        self.precision = precision
         self.rotary = RotaryEmbedding(dimensions: configuration.headDimension, theta: configuration.ropeTheta)
         self.pool = pool
     }
 
     /// Loads `config.json` and the safetensors checkpoint of a Hugging Face model directory.
-    public convenience init(directory: String, pool: ComputePool = .shared) throws {
+    ///
+    /// - Parameter precision: `.float32` (exact, the default) or `.bfloat16` (fast); see `Precision.automatic`.
+    public convenience init(directory: String, precision: Precision = .float32, pool: ComputePool = .shared) throws {
         let configuration = try Qwen3Configuration.load(directory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
-        let weights = try Qwen3Weights(checkpoint: checkpoint, configuration: configuration)
-        self.init(configuration: configuration, weights: weights, pool: pool)
+        let weights = try Qwen3Weights(checkpoint: checkpoint, configuration: configuration, precision: precision)
+        self.init(configuration: configuration, weights: weights, precision: precision, pool: pool)
+    }
+
+    /// The matrix kernel the linear layers run on (for reports and benchmarks).
+    public var kernel: KernelPath {
+        weights.layers.first?.gateUpProjection.kernel(for: precision) ?? .portable
     }
 
     /// The final-norm hidden state at the last token of each sequence (`sequences.count × hidden`).
@@ -107,16 +117,15 @@ public final class Qwen3Model: Sendable {
         let count = tokens.count
         let rope = rotary.table(length: sequences.map(\.count).max() ?? 0)
 
+        let fusedWidth = queryWidth + 2 * keyValueWidth
         let residual = Scratch(count * hidden)
         let normed = Scratch(count * hidden)
-        let query = Scratch(count * queryWidth)
-        let key = Scratch(count * keyValueWidth)
-        let value = Scratch(count * keyValueWidth)
+        let queryKeyValue = Scratch(count * fusedWidth)
         let attention = Scratch(count * queryWidth)
         let projected = Scratch(count * hidden)
-        let gate = Scratch(count * c.intermediateSize)
-        let up = Scratch(count * c.intermediateSize)
-        defer { [residual, normed, query, key, value, attention, projected, gate, up].forEach { $0.free() } }
+        let gateUp = Scratch(count * 2 * c.intermediateSize)
+        let activated = Scratch(count * c.intermediateSize)
+        defer { [residual, normed, queryKeyValue, attention, projected, gateUp, activated].forEach { $0.free() } }
 
         // Token embedding: rows converted from the file dtype as they are gathered.
         for (row, token) in tokens.enumerated() {
@@ -124,27 +133,27 @@ public final class Qwen3Model: Sendable {
         }
 
         for layer in weights.layers {
-            // Attention block.
+            // Attention block: one fused projection gives each token's row [q | k | v].
             rmsNormRows(residual, layer.inputNorm, width: hidden, rows: count, epsilon: epsilon, into: normed)
-            linear(normed, count, layer.queryProjection, into: query)
-            linear(normed, count, layer.keyProjection, into: key)
-            linear(normed, count, layer.valueProjection, into: value)
-            normalizeAndRotateHeads(query, heads: c.attentionHeads, norm: layer.queryNorm, positions: positions, rope: rope, epsilon: epsilon)
-            normalizeAndRotateHeads(key, heads: c.keyValueHeads, norm: layer.keyNorm, positions: positions, rope: rope, epsilon: epsilon)
+            linear(normed, count, layer.queryKeyValueProjection, into: queryKeyValue)
+            normalizeAndRotateHeads(queryKeyValue, rowStride: fusedWidth, offset: 0, heads: c.attentionHeads,
+                                    norm: layer.queryNorm, positions: positions, rope: rope, epsilon: epsilon)
+            normalizeAndRotateHeads(queryKeyValue, rowStride: fusedWidth, offset: queryWidth, heads: c.keyValueHeads,
+                                    norm: layer.keyNorm, positions: positions, rope: rope, epsilon: epsilon)
             CausalAttention.compute(
-                query: query.pointer, key: key.pointer, value: value.pointer, output: attention.pointer,
+                query: queryKeyValue.pointer, key: queryKeyValue.pointer + queryWidth,
+                value: queryKeyValue.pointer + queryWidth + keyValueWidth, output: attention.pointer,
                 segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
-                headDimension: c.headDimension, pool: pool)
+                headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth, pool: pool)
             linear(attention, count, layer.outputProjection, into: projected)
-            VectorMath.add(projected.pointer, to: residual.pointer, count: count * hidden)
+            addRows(projected, to: residual, width: hidden, rows: count)
 
-            // MLP block.
+            // MLP block: one fused projection gives each token's row [gate | up].
             rmsNormRows(residual, layer.postAttentionNorm, width: hidden, rows: count, epsilon: epsilon, into: normed)
-            linear(normed, count, layer.gateProjection, into: gate)
-            linear(normed, count, layer.upProjection, into: up)
-            VectorMath.swiGLU(gate: gate.pointer, up: up.pointer, count: count * c.intermediateSize)
-            linear(gate, count, layer.downProjection, into: projected)
-            VectorMath.add(projected.pointer, to: residual.pointer, count: count * hidden)
+            linear(normed, count, layer.gateUpProjection, into: gateUp)
+            swiGLU(gateUp, width: c.intermediateSize, rows: count, into: activated)
+            linear(activated, count, layer.downProjection, into: projected)
+            addRows(projected, to: residual, width: hidden, rows: count)
         }
 
         // Final norm, only where it is read: the last token of each sequence.
@@ -160,43 +169,81 @@ public final class Qwen3Model: Sendable {
         }
     }
 
-    private func linear(_ input: Scratch, _ rows: Int, _ weight: WeightMatrix, into output: Scratch) {
-        MatrixMultiply.multiply(
-            input.pointer, rows: rows, by: weight.values.baseAddress!, outputs: weight.rows, inner: weight.columns,
-            into: output.pointer, pool: pool)
+    private func linear(_ input: Scratch, _ rows: Int, _ weight: PackedMatrix, into output: Scratch) {
+        weight.multiply(input.pointer, rows: rows, into: output.pointer, precision: precision, pool: pool)
+    }
+
+    /// `silu(gate) * up` for rows laid out `[gate | up]`, written contiguously.
+    private func swiGLU(_ gateUp: Scratch, width: Int, rows: Int, into output: Scratch) {
+        pool.run(tasks: rows) { row in
+            let out = output.pointer + row * width
+            out.update(from: gateUp.pointer + row * 2 * width, count: width)
+            VectorMath.swiGLU(gate: out, up: gateUp.pointer + row * 2 * width + width, count: width)
+        }
     }
 
     private func rmsNormRows(_ input: Scratch, _ weight: [Float], width: Int, rows: Int, epsilon: Float, into output: Scratch) {
         weight.withUnsafeBufferPointer { weight in
-            for row in 0..<rows {
-                VectorMath.rmsNorm(input.pointer + row * width, weight: weight.baseAddress!, count: width,
-                                   epsilon: epsilon, into: output.pointer + row * width)
+            let weight = UncheckedPointer(weight.baseAddress!)
+            forEachRowBlock(rows) { range in
+                for row in range {
+                    VectorMath.rmsNorm(input.pointer + row * width, weight: weight.pointer, count: width,
+                                       epsilon: epsilon, into: output.pointer + row * width)
+                }
             }
+        }
+    }
+
+    private func addRows(_ source: Scratch, to target: Scratch, width: Int, rows: Int) {
+        forEachRowBlock(rows) { range in
+            VectorMath.add(source.pointer + range.lowerBound * width, to: target.pointer + range.lowerBound * width,
+                           count: range.count * width)
+        }
+    }
+
+    /// Runs `body` over blocks of rows on the pool (row-wise work is independent).
+    private func forEachRowBlock(_ rows: Int, _ body: (Range<Int>) -> Void) {
+        let block = max(1, min(64, (rows + pool.width - 1) / pool.width))
+        pool.run(tasks: (rows + block - 1) / block) { task in
+            body((task * block)..<min(rows, (task + 1) * block))
         }
     }
 
     /// Qwen3's per-head q/k RMSNorm (over `headDim`) followed by RoPE at each token's position in its sequence.
     private func normalizeAndRotateHeads(
-        _ data: Scratch, heads: Int, norm: [Float], positions: [Int], rope: RotaryTable, epsilon: Float
+        _ data: Scratch, rowStride: Int, offset: Int, heads: Int, norm: [Float], positions: [Int],
+        rope: RotaryTable, epsilon: Float
     ) {
         let headDimension = configuration.headDimension
         norm.withUnsafeBufferPointer { norm in
-            let temporary = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
-            defer { temporary.deallocate() }
-            for (row, position) in positions.enumerated() {
-                for head in 0..<heads {
-                    let vector = data.pointer + (row * heads + head) * headDimension
-                    VectorMath.rmsNorm(vector, weight: norm.baseAddress!, count: headDimension, epsilon: epsilon, into: temporary)
-                    vector.update(from: temporary, count: headDimension)
-                    rope.apply(to: vector, position: position)
+            let norm = UncheckedPointer(norm.baseAddress!)
+            positions.withUnsafeBufferPointer { positions in
+                let positions = UncheckedPointer(positions.baseAddress!)
+                forEachRowBlock(positions.count) { range in
+                    let temporary = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
+                    defer { temporary.deallocate() }
+                    for row in range {
+                        for head in 0..<heads {
+                            let vector = data.pointer + row * rowStride + offset + head * headDimension
+                            VectorMath.rmsNorm(vector, weight: norm.pointer, count: headDimension, epsilon: epsilon, into: temporary)
+                            vector.update(from: temporary, count: headDimension)
+                            rope.apply(to: vector, position: positions.pointer[row])
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// A scratch activation buffer owned by one forward pass.
-private struct Scratch {
+/// A read-only pointer shared by the tasks of one parallel loop.
+private struct UncheckedPointer<Element>: @unchecked Sendable {
+    let pointer: UnsafePointer<Element>
+    init(_ pointer: UnsafePointer<Element>) { self.pointer = pointer }
+}
+
+/// A scratch activation buffer owned by one forward pass (disjoint rows are written by different tasks).
+private struct Scratch: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     init(_ count: Int) {
         pointer = .allocate(capacity: max(count, 1))

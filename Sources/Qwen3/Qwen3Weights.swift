@@ -1,52 +1,60 @@
 import Foundation
+import Kernels
 import ModelFormats
 
-/// A weight matrix converted to fp32 once at load time, `rows × columns`, row-major.
+/// Packs checkpoint tensors `[rows_i, columns]`, stacked in order, for the kernels.
 ///
-/// (The fast-CPU work replaces this with kernels that read bf16 weights in place.)
-public final class WeightMatrix: @unchecked Sendable {
-    /// Output features (rows of the PyTorch `nn.Linear` weight).
-    public let rows: Int
-    /// Input features.
-    public let columns: Int
-    /// The values; immutable after initialisation, which makes sharing across threads safe.
-    public let values: UnsafeMutableBufferPointer<Float>
-
-    /// Converts a checkpoint tensor of shape `[rows, columns]`.
-    public init(_ tensor: Tensor) {
-        rows = tensor.shape[0]
-        columns = tensor.shape.count > 1 ? tensor.shape[1] : 1
-        values = .allocate(capacity: rows * columns)
-        tensor.copyElements(from: 0, count: rows * columns, into: values.baseAddress!)
+/// bf16 weights are packed as they are (same bytes, new order; never widened to fp32). Other dtypes
+/// are kept in fp32 for exact mode, or rounded to bf16 for fast mode. After packing, the tensors' pages
+/// of the memory-mapped file are handed back to the kernel, so resident memory holds one copy of the
+/// weights, not two.
+func pack(_ tensors: [Tensor], precision: Precision) -> PackedMatrix {
+    let columns = tensors[0].shape.count > 1 ? tensors[0].shape[1] : 1
+    let packed: PackedMatrix
+    if tensors.allSatisfy({ $0.dataType == .bfloat16 }) && columns % 2 == 0 {
+        packed = PackedMatrix(stacking: tensors.map { ($0.data.baseAddress!, $0.shape[0]) }, columns: columns)
+    } else {
+        var owners: [(tensor: Tensor, row: Int)] = []
+        for tensor in tensors { for row in 0..<tensor.shape[0] { owners.append((tensor, row)) } }
+        let format: PackedMatrix.Format = precision == .bfloat16 && columns % 2 == 0 ? .bfloat16Pairs : .float32
+        packed = PackedMatrix(rows: owners.count, columns: columns, format: format) { row, destination in
+            let (tensor, tensorRow) = owners[row]
+            tensor.copyElements(from: tensorRow * columns, count: columns, into: destination)
+        }
     }
+    tensors.forEach(releasePages)
+    return packed
+}
 
-    deinit { values.deallocate() }
+/// Drops the resident pages that lie wholly inside the tensor's bytes (they are re-read from the file
+/// if ever touched again, which the packed model never does).
+private func releasePages(of tensor: Tensor) {
+    guard let base = tensor.data.baseAddress, tensor.data.count > 0 else { return }
+    let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = (Int(bitPattern: base) + pageSize - 1) / pageSize * pageSize
+    let end = (Int(bitPattern: base) + tensor.data.count) / pageSize * pageSize
+    guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+    _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
 }
 
 /// The weights of one decoder layer.
 public struct Qwen3LayerWeights: Sendable {
     /// RMSNorm before attention.
     public let inputNorm: [Float]
-    /// Query projection, `(heads·headDim) × hidden`.
-    public let queryProjection: WeightMatrix
-    /// Key projection, `(kvHeads·headDim) × hidden`.
-    public let keyProjection: WeightMatrix
-    /// Value projection, `(kvHeads·headDim) × hidden`.
-    public let valueProjection: WeightMatrix
+    /// Query, key and value projections stacked: `(heads + 2·kvHeads)·headDim × hidden`.
+    public let queryKeyValueProjection: PackedMatrix
     /// Output projection, `hidden × (heads·headDim)`.
-    public let outputProjection: WeightMatrix
+    public let outputProjection: PackedMatrix
     /// Per-head RMSNorm of queries (`headDim`).
     public let queryNorm: [Float]
     /// Per-head RMSNorm of keys (`headDim`).
     public let keyNorm: [Float]
     /// RMSNorm before the MLP.
     public let postAttentionNorm: [Float]
-    /// SwiGLU gate projection, `intermediate × hidden`.
-    public let gateProjection: WeightMatrix
-    /// SwiGLU up projection, `intermediate × hidden`.
-    public let upProjection: WeightMatrix
+    /// SwiGLU gate and up projections stacked: `2·intermediate × hidden`.
+    public let gateUpProjection: PackedMatrix
     /// MLP down projection, `hidden × intermediate`.
-    public let downProjection: WeightMatrix
+    public let downProjection: PackedMatrix
 }
 
 /// All weights of a Qwen3 model, bound by name from a safetensors checkpoint and checked against the
@@ -63,9 +71,9 @@ public struct Qwen3Weights: Sendable {
     /// Only individual rows are ever read from it.
     public let languageModelHead: Tensor?
 
-    /// Binds the weights of `checkpoint` for `configuration`. Accepts names with and without the
+    /// Binds and packs the weights of `checkpoint` for `configuration` at `precision`. Accepts names with and without the
     /// `model.` prefix (embedding checkpoints were saved from the bare model).
-    public init(checkpoint: SafetensorsCheckpoint, configuration c: Qwen3Configuration) throws {
+    public init(checkpoint: SafetensorsCheckpoint, configuration c: Qwen3Configuration, precision: Precision) throws {
         let prefix = checkpoint.tensor(named: "model.embed_tokens.weight") != nil ? "model." : ""
         func require(_ name: String, _ shape: [Int]) throws -> Tensor {
             let fullName = prefix + name
@@ -84,16 +92,20 @@ public struct Qwen3Weights: Sendable {
             let layer = "layers.\(index)."
             layers.append(Qwen3LayerWeights(
                 inputNorm: try require(layer + "input_layernorm.weight", [hidden]).floats(),
-                queryProjection: WeightMatrix(try require(layer + "self_attn.q_proj.weight", [queryWidth, hidden])),
-                keyProjection: WeightMatrix(try require(layer + "self_attn.k_proj.weight", [keyValueWidth, hidden])),
-                valueProjection: WeightMatrix(try require(layer + "self_attn.v_proj.weight", [keyValueWidth, hidden])),
-                outputProjection: WeightMatrix(try require(layer + "self_attn.o_proj.weight", [hidden, queryWidth])),
+                queryKeyValueProjection: pack([
+                    try require(layer + "self_attn.q_proj.weight", [queryWidth, hidden]),
+                    try require(layer + "self_attn.k_proj.weight", [keyValueWidth, hidden]),
+                    try require(layer + "self_attn.v_proj.weight", [keyValueWidth, hidden]),
+                ], precision: precision),
+                outputProjection: pack([try require(layer + "self_attn.o_proj.weight", [hidden, queryWidth])], precision: precision),
                 queryNorm: try require(layer + "self_attn.q_norm.weight", [c.headDimension]).floats(),
                 keyNorm: try require(layer + "self_attn.k_norm.weight", [c.headDimension]).floats(),
                 postAttentionNorm: try require(layer + "post_attention_layernorm.weight", [hidden]).floats(),
-                gateProjection: WeightMatrix(try require(layer + "mlp.gate_proj.weight", [c.intermediateSize, hidden])),
-                upProjection: WeightMatrix(try require(layer + "mlp.up_proj.weight", [c.intermediateSize, hidden])),
-                downProjection: WeightMatrix(try require(layer + "mlp.down_proj.weight", [hidden, c.intermediateSize]))
+                gateUpProjection: pack([
+                    try require(layer + "mlp.gate_proj.weight", [c.intermediateSize, hidden]),
+                    try require(layer + "mlp.up_proj.weight", [c.intermediateSize, hidden]),
+                ], precision: precision),
+                downProjection: pack([try require(layer + "mlp.down_proj.weight", [hidden, c.intermediateSize])], precision: precision)
             ))
         }
         self.layers = layers

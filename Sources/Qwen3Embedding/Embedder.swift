@@ -38,8 +38,12 @@ public final class Embedder: Sendable {
     ///   - maxLength: tokens kept per text, 8192 by default as in the official examples; capped at the
     ///     model's `max_position_embeddings`.
     ///   - maxBatchTokens: tokens per forward pass.
-    public init(modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
-        let model = try Qwen3Model(directory: modelPath)
+    ///   - precision: `.float32` (exact, default) or `.bfloat16` (fast; `Precision.automatic` picks it
+    ///     where the CPU has bf16 dot products).
+    public init(
+        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
+    ) throws {
+        let model = try Qwen3Model(directory: modelPath, precision: precision)
         let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: modelPath))
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }

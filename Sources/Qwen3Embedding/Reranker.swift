@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Qwen3
 import Tokenizer
 
@@ -28,9 +29,11 @@ public final class Reranker: Sendable {
     private let yesID: Int
     private let noID: Int
 
-    /// Loads a Hugging Face model directory.
-    public convenience init(modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
-        let model = try Qwen3Model(directory: modelPath)
+    /// Loads a Hugging Face model directory; `precision` as for `Embedder`.
+    public convenience init(
+        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
+    ) throws {
+        let model = try Qwen3Model(directory: modelPath, precision: precision)
         let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: modelPath))
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }

@@ -11,8 +11,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Maximum tokens per input; longer inputs are truncated (the appended EOS is kept).")
     var maxLength: Int = 8192
 
+    @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast: bf16 inputs, fp32 accumulation), or auto (bf16 where the CPU has bf16 dot products).")
+    var precision: String = "fp32"
+
+    /// The parsed `--precision`.
+    var resolvedPrecision: Precision { Precision(argument: precision) ?? .float32 }
+
     func validate() throws {
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
+        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 }
 
@@ -55,7 +62,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let texts = try collectTexts(texts, input: input)
         let progress = Progress(label: "embedding", total: texts.count)
         progress.note("loading \(options.model)")
-        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength)
+        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
         if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
             throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
         }
@@ -112,7 +119,7 @@ struct RerankCommand: AsyncParsableCommand {
         }
         let progress = Progress(label: "reranking", total: pairs.count)
         progress.note("loading \(options.model)")
-        let reranker = try Reranker(modelPath: options.model, maxLength: options.maxLength)
+        let reranker = try Reranker(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: pairs.count, by: cliChunkSize) {
@@ -185,7 +192,7 @@ struct SimilarityCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
-        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength)
+        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
         let queryVector = try await embedder.embed([query], instruction: instruction, dimensions: dimensions)[0]
         let documentVectors = try await embedder.embed(documents, dimensions: dimensions)
         let scored = documentVectors.enumerated().map { index, vector in

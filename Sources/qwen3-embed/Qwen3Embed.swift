@@ -10,7 +10,10 @@ struct Qwen3Embed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwen3-embed",
         abstract: "Qwen3-Embedding and Qwen3-Reranker inference on the CPU.",
-        subcommands: [EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self]
+        subcommands: [
+            EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self,
+            BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self,
+        ]
     )
 
     /// Parses and runs the command, keeping every failure to a single line on stderr.

@@ -1,0 +1,282 @@
+import CKernels
+import Foundation
+
+/// A linear layer's weight matrix (`rows` output features × `columns` input features, the PyTorch
+/// `nn.Linear` layout), repacked once at load time into the panel layout the kernels stream.
+///
+/// Panels hold 16 weight rows each (zero-padded to a multiple of 32 rows so kernels always work on two
+/// panels). bf16 weights keep their dtype: `bfloat16Pairs` stores, for each pair of columns, the 16 rows'
+/// two values interleaved — one 64-byte vector per pair, exactly what `vdpbf16ps` consumes and what the
+/// fp32 kernel widens exactly with a shift. fp32 weights use `float32`, 16 values per column.
+public final class PackedMatrix: @unchecked Sendable {
+    /// Storage format of the panels.
+    public enum Format: Sendable {
+        /// bf16 values, column pairs interleaved (requires an even column count).
+        case bfloat16Pairs
+        /// fp32 values, one 16-row vector per column.
+        case float32
+    }
+
+    /// Output features.
+    public let rows: Int
+    /// Input features.
+    public let columns: Int
+    /// Panel format.
+    public let format: Format
+    /// Rows rounded up to a multiple of 32.
+    let paddedRows: Int
+    /// The packed panels; immutable after init, so concurrent reads are safe.
+    let storage: UnsafeMutableRawPointer
+    /// Bytes of packed storage.
+    public let byteCount: Int
+
+    private init(rows: Int, columns: Int, format: Format) {
+        precondition(rows > 0 && columns > 0, "empty weight matrix")
+        precondition(format == .float32 || columns % 2 == 0, "bf16 pair panels need an even column count")
+        self.rows = rows
+        self.columns = columns
+        self.format = format
+        paddedRows = (rows + 31) / 32 * 32
+        let elementSize = format == .float32 ? 4 : 2
+        byteCount = paddedRows * columns * elementSize
+        storage = .allocate(byteCount: byteCount, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Packs row-major bf16 weights as they are (no rounding: the values are copied bit for bit).
+    /// `source` may be unaligned (safetensors offsets need not be).
+    public convenience init(bfloat16Rows source: UnsafeRawPointer, rows: Int, columns: Int) {
+        self.init(stacking: [(source, rows)], columns: columns)
+    }
+
+    /// Packs several row-major bf16 matrices with the same column count stacked on top of each other
+    /// (e.g. the q, k and v projections as one matrix, so one pass over the activations feeds all three).
+    public convenience init(stacking sources: [(pointer: UnsafeRawPointer, rows: Int)], columns: Int) {
+        self.init(rows: sources.reduce(0) { $0 + $1.rows }, columns: columns, format: .bfloat16Pairs)
+        let panels = storage.assumingMemoryBound(to: UInt16.self)
+        let panelSize = columns * 16
+        var row = 0
+        for (source, count) in sources {
+            for sourceRowIndex in 0..<count {
+                let panel = panels + (row / 16) * panelSize
+                let lane = row % 16
+                let sourceRow = source + sourceRowIndex * columns * 2
+                for pair in 0..<(columns / 2) {
+                    let destination = panel + pair * 32 + lane * 2
+                    destination[0] = sourceRow.loadUnaligned(fromByteOffset: pair * 4, as: UInt16.self)
+                    destination[1] = sourceRow.loadUnaligned(fromByteOffset: pair * 4 + 2, as: UInt16.self)
+                }
+                row += 1
+            }
+        }
+    }
+
+    /// Packs weights supplied one fp32 row at a time: kept as fp32 (`.float32`), or rounded to bf16
+    /// with round-to-nearest-even (`.bfloat16Pairs`, the fast mode for fp32/fp16 checkpoints).
+    public convenience init(rows: Int, columns: Int, format: Format, row fill: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        self.init(rows: rows, columns: columns, format: format)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+        defer { buffer.deallocate() }
+        switch format {
+        case .float32:
+            let panels = storage.assumingMemoryBound(to: Float.self)
+            for row in 0..<rows {
+                fill(row, buffer)
+                let panel = panels + (row / 16) * columns * 16
+                for column in 0..<columns { panel[column * 16 + row % 16] = buffer[column] }
+            }
+        case .bfloat16Pairs:
+            let panels = storage.assumingMemoryBound(to: UInt16.self)
+            for row in 0..<rows {
+                fill(row, buffer)
+                let panel = panels + (row / 16) * columns * 16
+                for column in 0..<columns {
+                    panel[(column / 2) * 32 + (row % 16) * 2 + column % 2] = BFloat16.rounding(buffer[column])
+                }
+            }
+        }
+    }
+
+    /// The kernel that `multiply` uses for this matrix at `precision` on this CPU.
+    public func kernel(for precision: Precision, features: CPUFeatures = .usable) -> KernelPath {
+        switch (format, precision) {
+        case (.float32, _):
+            return features.hasAVX512 ? .avx512 : .portable
+        case (.bfloat16Pairs, .float32):
+            return features.hasAVX512 ? .avx512 : .portable
+        case (.bfloat16Pairs, .bfloat16):
+            return features.hasAVX512 && features.contains(.avx512bf16) ? .avx512BF16 : .portable
+        }
+    }
+
+    /// `output[m×rows] = input[m×columns] · Wᵀ`, split across the pool.
+    ///
+    /// At `.bfloat16` precision the activations are first rounded to bf16 (fast mode); fp32 weights
+    /// (`.float32` panels) are always multiplied in fp32.
+    public func multiply(
+        _ input: UnsafePointer<Float>, rows m: Int, into output: UnsafeMutablePointer<Float>,
+        precision: Precision, features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) {
+        guard m > 0 else { return }
+        let path = kernel(for: precision, features: features)
+        let useBF16Activations = format == .bfloat16Pairs && precision == .bfloat16
+        var activations: UnsafeMutablePointer<UInt16>?
+        if useBF16Activations {
+            let converted = UnsafeMutablePointer<UInt16>.allocate(capacity: m * columns)
+            BFloat16.round(input, into: converted, count: m * columns, features: features, pool: pool)
+            activations = converted
+        }
+        defer { activations?.deallocate() }
+
+        // Tasks: blocks of 64 output columns × blocks of rows; weights of a column block stay in L2
+        // while its rows stream past.
+        let columnBlock = 64
+        let columnBlocks = (rows + columnBlock - 1) / columnBlock
+        let rowBlock = columnBlocks >= pool.width * 4 ? 96 : 24
+        let rowBlocks = (m + rowBlock - 1) / rowBlock
+        let bf16Input = activations.map { UnsafePointer($0) }
+        pool.run(tasks: columnBlocks * rowBlocks) { task in
+            let columnStart = (task % columnBlocks) * columnBlock
+            let columnEnd = min(rows, columnStart + columnBlock)
+            let rowStart = (task / columnBlocks) * rowBlock
+            let rowCount = min(m, rowStart + rowBlock) - rowStart
+            let out = output + rowStart * rows
+            switch (path, format) {
+            case (.avx512, .float32):
+                qk_gemm_f32_f32w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                        storage.assumingMemoryBound(to: Float.self),
+                                        Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.avx512, .bfloat16Pairs):
+                qk_gemm_f32_bf16w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                         storage.assumingMemoryBound(to: UInt16.self),
+                                         Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.avx512BF16, _):
+                qk_gemm_bf16_avx512bf16(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
+                                        storage.assumingMemoryBound(to: UInt16.self),
+                                        Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            default:
+                if let bf16Input {
+                    PortableKernels.bfloat16(bf16Input + rowStart * columns, rows: rowCount, matrix: self,
+                                             columns: columnStart..<columnEnd, output: out, outputStride: rows)
+                } else {
+                    PortableKernels.float32(input + rowStart * columns, rows: rowCount, matrix: self,
+                                            columns: columnStart..<columnEnd, output: out, outputStride: rows)
+                }
+            }
+        }
+    }
+}
+
+/// Which implementation a multiplication runs on.
+public enum KernelPath: String, Sendable {
+    /// AVX-512F fp32 FMA (C kernel).
+    case avx512 = "avx512-fp32"
+    /// AVX512-BF16 `vdpbf16ps` (C kernel).
+    case avx512BF16 = "avx512-bf16"
+    /// Plain Swift SIMD, for any CPU.
+    case portable
+}
+
+/// bf16 conversions matching PyTorch bit for bit.
+public enum BFloat16 {
+    /// fp32 → bf16 with round-to-nearest-even; NaN becomes the quiet NaN 0x7FC0 (as `c10::BFloat16`).
+    @inline(__always)
+    public static func rounding(_ value: Float) -> UInt16 {
+        if value.isNaN { return 0x7FC0 }
+        let bits = value.bitPattern
+        return UInt16(truncatingIfNeeded: (bits &+ ((bits >> 16) & 1) &+ 0x7FFF) >> 16)
+    }
+
+    /// bf16 → fp32 (exact).
+    @inline(__always)
+    public static func widening(_ bits: UInt16) -> Float {
+        Float(bitPattern: UInt32(bits) << 16)
+    }
+
+    /// Rounds a buffer, in parallel, with the AVX-512 kernel where available.
+    public static func round(
+        _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int,
+        features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) {
+        let chunk = 1 << 16
+        let chunks = (count + chunk - 1) / chunk
+        pool.run(tasks: chunks) { index in
+            let start = index * chunk
+            let length = min(count, start + chunk) - start
+            if features.hasAVX512 {
+                qk_f32_to_bf16_avx512(source + start, destination + start, Int64(length))
+            } else {
+                for i in start..<(start + length) { destination[i] = rounding(source[i]) }
+            }
+        }
+    }
+}
+
+/// The reference kernels: plain Swift over the same packed layouts, used on CPUs without AVX-512 and
+/// compared with the C kernels in tests. Non-fused multiply-add keeps them fast on baseline x86-64 (a
+/// fused `addingProduct` would become a library call there).
+enum PortableKernels {
+    /// fp32 activations against either panel format, fp32 accumulation.
+    static func float32(
+        _ input: UnsafePointer<Float>, rows: Int, matrix: PackedMatrix, columns: Range<Int>,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        let k = matrix.columns
+        var panelStart = columns.lowerBound / 16 * 16
+        while panelStart < columns.upperBound {
+            let valid = min(16, columns.upperBound - panelStart)
+            for row in 0..<rows {
+                let x = input + row * k
+                var accumulator = SIMD16<Float>()
+                switch matrix.format {
+                case .float32:
+                    let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: Float.self) + (panelStart / 16) * k * 16)
+                    for c in 0..<k {
+                        accumulator += SIMD16(repeating: x[c]) * panel.load(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+                    }
+                case .bfloat16Pairs:
+                    let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: UInt16.self) + (panelStart / 16) * k * 16)
+                    for pair in 0..<(k / 2) {
+                        let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
+                        let even = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
+                        let odd = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
+                        accumulator += SIMD16(repeating: x[2 * pair]) * even
+                        accumulator += SIMD16(repeating: x[2 * pair + 1]) * odd
+                    }
+                }
+                let out = output + row * outputStride + panelStart
+                for lane in 0..<valid where panelStart + lane >= columns.lowerBound { out[lane] = accumulator[lane] }
+            }
+            panelStart += 16
+        }
+    }
+
+    /// bf16 activations × bf16 pair panels, fp32 accumulation (the arithmetic of `vdpbf16ps`).
+    static func bfloat16(
+        _ input: UnsafePointer<UInt16>, rows: Int, matrix: PackedMatrix, columns: Range<Int>,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        let k = matrix.columns
+        var panelStart = columns.lowerBound / 16 * 16
+        while panelStart < columns.upperBound {
+            let valid = min(16, columns.upperBound - panelStart)
+            let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: UInt16.self) + (panelStart / 16) * k * 16)
+            for row in 0..<rows {
+                let x = input + row * k
+                var accumulator = SIMD16<Float>()
+                for pair in 0..<(k / 2) {
+                    let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
+                    let even = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
+                    let odd = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
+                    accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair + 1])) * odd
+                    accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair])) * even
+                }
+                let out = output + row * outputStride + panelStart
+                for lane in 0..<valid where panelStart + lane >= columns.lowerBound { out[lane] = accumulator[lane] }
+            }
+            panelStart += 16
+        }
+    }
+}
