@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A run of consecutive rows that belong to one sequence of a packed batch.
@@ -35,7 +36,8 @@ public enum CausalAttention {
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, segments: [SequenceSegment],
         heads: Int, keyValueHeads: Int, headDimension: Int,
-        queryStride: Int? = nil, keyValueStride: Int? = nil, pool: ComputePool = .shared
+        queryStride: Int? = nil, keyValueStride: Int? = nil, features: CPUFeatures = .usable,
+        pool: ComputePool = .shared
     ) {
         struct Task { let segment: SequenceSegment; let head: Int; let firstQuery: Int; let queryCount: Int }
         var tasks: [Task] = []
@@ -54,6 +56,7 @@ public enum CausalAttention {
         let keyValueStride = keyValueStride ?? keyValueHeads * headDimension
         let headsPerKeyValue = heads / keyValueHeads
         let scale = 1 / Float(headDimension).squareRoot()
+        let vectorized = features.hasAVX512 && headDimension % 16 == 0 && headDimension <= 256
         tasks.withUnsafeBufferPointer { tasks in
             pool.run(tasks: tasks.count) { index in
                 let task = tasks[index]
@@ -65,6 +68,14 @@ public enum CausalAttention {
                 defer { scores.deallocate(); accumulator.deallocate() }
                 let keys = key + task.segment.start * keyValueStride + keyValueHead * headDimension
                 let values = value + task.segment.start * keyValueStride + keyValueHead * headDimension
+                if vectorized {
+                    qk_attention_f32_avx512(
+                        query + task.segment.start * queryStride + task.head * headDimension, Int64(queryStride),
+                        keys, values, Int64(keyValueStride),
+                        output + task.segment.start * outputStride + task.head * headDimension, Int64(outputStride),
+                        Int64(task.firstQuery), Int64(lastQuery), Int64(headDimension), scale, scores)
+                    return
+                }
                 for i in task.firstQuery..<lastQuery {
                     let row = task.segment.start + i
                     let q = query + row * queryStride + task.head * headDimension

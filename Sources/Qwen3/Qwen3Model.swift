@@ -21,31 +21,41 @@ public final class Qwen3Model: Sendable {
     public let weights: Qwen3Weights
     /// Arithmetic of the linear layers: exact fp32, or bf16 inputs with fp32 accumulation.
     public let precision: Precision
+    /// The CPU features the kernels may use (`CPUFeatures.usable` unless a test or benchmark narrows it).
+    public let features: CPUFeatures
     private let rotary: RotaryEmbedding
     private let pool: ComputePool
 
     /// A model from already-bound weights.
-    public init(configuration: Qwen3Configuration, weights: Qwen3Weights, precision: Precision, pool: ComputePool = .shared) {
+    public init(
+        configuration: Qwen3Configuration, weights: Qwen3Weights, precision: Precision,
+        features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) {
         self.configuration = configuration
         self.weights = weights
         self.precision = precision
+        self.features = features
         self.rotary = RotaryEmbedding(dimensions: configuration.headDimension, theta: configuration.ropeTheta)
         self.pool = pool
     }
 
     /// Loads `config.json` and the safetensors checkpoint of a Hugging Face model directory.
     ///
-    /// - Parameter precision: `.float32` (exact, the default) or `.bfloat16` (fast); see `Precision.automatic`.
-    public convenience init(directory: String, precision: Precision = .float32, pool: ComputePool = .shared) throws {
+    /// - Parameters:
+    ///   - precision: `.float32` (exact, the default) or `.bfloat16` (fast); see `Precision.automatic`.
+    ///   - features: CPU features the kernels may use; `CPUFeatures()` forces the portable Swift kernels.
+    public convenience init(
+        directory: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) throws {
         let configuration = try Qwen3Configuration.load(directory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         let weights = try Qwen3Weights(checkpoint: checkpoint, configuration: configuration, precision: precision)
-        self.init(configuration: configuration, weights: weights, precision: precision, pool: pool)
+        self.init(configuration: configuration, weights: weights, precision: precision, features: features, pool: pool)
     }
 
     /// The matrix kernel the linear layers run on (for reports and benchmarks).
     public var kernel: KernelPath {
-        weights.layers.first?.gateUpProjection.kernel(for: precision) ?? .portable
+        weights.layers.first?.gateUpProjection.kernel(for: precision, features: features) ?? .portable
     }
 
     /// The final-norm hidden state at the last token of each sequence (`sequences.count × hidden`).
@@ -144,7 +154,8 @@ public final class Qwen3Model: Sendable {
                 query: queryKeyValue.pointer, key: queryKeyValue.pointer + queryWidth,
                 value: queryKeyValue.pointer + queryWidth + keyValueWidth, output: attention.pointer,
                 segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
-                headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth, pool: pool)
+                headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
+                features: features, pool: pool)
             linear(attention, count, layer.outputProjection, into: projected)
             addRows(projected, to: residual, width: hidden, rows: count)
 
@@ -170,7 +181,7 @@ public final class Qwen3Model: Sendable {
     }
 
     private func linear(_ input: Scratch, _ rows: Int, _ weight: PackedMatrix, into output: Scratch) {
-        weight.multiply(input.pointer, rows: rows, into: output.pointer, precision: precision, pool: pool)
+        weight.multiply(input.pointer, rows: rows, into: output.pointer, precision: precision, features: features, pool: pool)
     }
 
     /// `silu(gate) * up` for rows laid out `[gate | up]`, written contiguously.

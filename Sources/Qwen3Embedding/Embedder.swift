@@ -92,15 +92,14 @@ public final class Embedder: Sendable {
             throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: self.dimensions)
         }
         let model = self.model
-        var results: [[Float]] = []
-        results.reserveCapacity(sequences.count)
+        var results = [[Float]](repeating: [], count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
-            let slice = Array(sequences[batch])
+            let slice = batch.map { sequences[$0] }
             let states = try await InferenceExecutor.shared.run { try model.lastHiddenStates(for: slice) }
-            for state in states {
+            for (index, state) in zip(batch, states) {
                 var vector = dimensions.map { Array(state.prefix($0)) } ?? state
                 if normalize { VectorMath.l2Normalize(&vector) }
-                results.append(vector)
+                results[index] = vector
             }
         }
         return results

@@ -21,20 +21,28 @@ final class InferenceExecutor: Sendable {
     }
 }
 
-/// Splits sequences into consecutive batches of at most `maxTokens` tokens (a single longer sequence
-/// forms a batch of its own), so memory for activations stays bounded.
-func tokenBudgetBatches(_ sequences: [[Int]], maxTokens: Int) -> [Range<Int>] {
-    var batches: [Range<Int>] = []
-    var start = 0
+/// Groups sequences into forward passes of at most `maxTokens` tokens (a single longer sequence forms
+/// a pass of its own), returning the indices of each pass.
+///
+/// Sequences are taken longest first, so a pass holds sequences of similar length: the attention work
+/// of a pass is then balanced across tasks, and the budget is filled tightly. Packing means there is
+/// no padding to save; callers put results back in input order.
+func tokenBudgetBatches(_ sequences: [[Int]], maxTokens: Int) -> [[Int]] {
+    let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count
+        ? sequences[$0].count > sequences[$1].count : $0 < $1 }
+    var batches: [[Int]] = []
+    var current: [Int] = []
     var tokens = 0
-    for (index, sequence) in sequences.enumerated() {
-        if index > start && tokens + sequence.count > maxTokens {
-            batches.append(start..<index)
-            start = index
+    for index in order {
+        let length = sequences[index].count
+        if !current.isEmpty && tokens + length > maxTokens {
+            batches.append(current)
+            current = []
             tokens = 0
         }
-        tokens += sequence.count
+        current.append(index)
+        tokens += length
     }
-    if start < sequences.count { batches.append(start..<sequences.count) }
+    if !current.isEmpty { batches.append(current) }
     return batches
 }

@@ -78,17 +78,16 @@ public final class Reranker: Sendable {
         let sequences = pairs.map { tokenize(query: $0.query, document: $0.document, instruction: instruction) }
         let model = self.model
         let rows = [noID, yesID]
-        var scores: [Float] = []
-        scores.reserveCapacity(sequences.count)
+        var scores = [Float](repeating: 0, count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
-            let slice = Array(sequences[batch])
+            let slice = batch.map { sequences[$0] }
             let logits = try await InferenceExecutor.shared.run {
                 try model.lastTokenLogits(for: slice, vocabularyRows: rows)
             }
-            for pair in logits {
+            for (index, pair) in zip(batch, logits) {
                 // exp(log_softmax([no, yes])[1]) == sigmoid(yes − no)
                 let difference = Double(pair[1]) - Double(pair[0])
-                scores.append(Float(1 / (1 + exp(-difference))))
+                scores[index] = Float(1 / (1 + exp(-difference)))
             }
         }
         return scores

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import Kernels
@@ -167,22 +168,42 @@ func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, p
         return out
     }
 
-    @Test func matchesNaiveAttentionOnPackedSequences() {
-        let heads = 4, kvHeads = 2, d = 16
+    /// The AVX-512 kernel (where present) and the Swift reference, for head sizes on and off its fast path.
+    @Test(arguments: [8, 16, 128, 40])
+    func matchesNaiveAttentionOnPackedSequences(headDimension d: Int) {
+        let heads = 4, kvHeads = 2
         let segments = [SequenceSegment(start: 0, length: 5), SequenceSegment(start: 5, length: 70), SequenceSegment(start: 75, length: 1)]
         let tokens = 76
         let q = randomValues(tokens * heads * d, seed: 10, scale: 2)
         let k = randomValues(tokens * kvHeads * d, seed: 11, scale: 2)
         let v = randomValues(tokens * kvHeads * d, seed: 12)
-        var out = [Float](repeating: .nan, count: q.count)
-        q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
-            out.withUnsafeMutableBufferPointer { out in
-                CausalAttention.compute(query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!, output: out.baseAddress!,
-                                        segments: segments, heads: heads, keyValueHeads: kvHeads, headDimension: d)
-            }
-        } } }
         let expected = reference(q: q, k: k, v: v, segments: segments, heads: heads, kvHeads: kvHeads, d: d)
-        let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
-        #expect(worst < 1e-5, "max |diff| \(worst)")
+        for features in [CPUFeatures(), CPUFeatures.detected] {
+            var out = [Float](repeating: .nan, count: q.count)
+            q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBufferPointer { out in
+                    CausalAttention.compute(query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!, output: out.baseAddress!,
+                                            segments: segments, heads: heads, keyValueHeads: kvHeads, headDimension: d,
+                                            features: features)
+                }
+            } } }
+            let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(worst < 1e-5, "d \(d) features [\(features)]: max |diff| \(worst)")
+        }
+    }
+
+    @Test func vectorExpMatchesFoundation() {
+        guard CPUFeatures.detected.hasAVX512 else { return }
+        let inputs = (0..<2001).map { -110 + Float($0) * 0.06 } + [0, -0.0, -1e-8, -88, -103.9]
+        var outputs = [Float](repeating: .nan, count: inputs.count)
+        inputs.withUnsafeBufferPointer { source in
+            outputs.withUnsafeMutableBufferPointer { destination in
+                qk_exp_avx512(source.baseAddress!, destination.baseAddress!, Int64(inputs.count))
+            }
+        }
+        for (x, y) in zip(inputs, outputs) {
+            let expected = Foundation.exp(Double(x))
+            #expect(abs(Double(y) - expected) <= max(4e-7 * expected, 1e-38), "exp(\(x)) = \(y), expected \(expected)")
+        }
     }
 }
