@@ -40,7 +40,7 @@ public final class Embedder: Sendable {
     ///   - maxBatchTokens: tokens per forward pass.
     ///   - precision: `.float32` (exact, default) or `.bfloat16` (fast; `Precision.automatic` picks it
     ///     where the CPU has bf16 dot products).
-    public init(
+    public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
     ) throws {
         let model = try Qwen3Model(directory: modelPath, precision: precision)

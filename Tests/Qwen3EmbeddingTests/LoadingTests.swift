@@ -24,20 +24,26 @@ import Qwen3Embedding
     }
 
     @Test func refusesWhatIsNotImplemented() throws {
-        func decode(_ extra: String) throws -> Qwen3Configuration {
-            let json = """
-            {"model_type": "qwen3", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
-             "num_key_value_heads": 1, "intermediate_size": 8, "vocab_size": 10 \(extra)}
-            """
-            return try JSONDecoder().decode(Qwen3Configuration.self, from: Data(json.utf8))
+        func decode(_ overrides: [String: Any]) throws -> Qwen3Configuration {
+            var config: [String: Any] = [
+                "model_type": "qwen3", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "num_key_value_heads": 1, "intermediate_size": 8, "vocab_size": 10,
+            ]
+            config.merge(overrides) { $1 }
+            return try JSONDecoder().decode(Qwen3Configuration.self, from: JSONSerialization.data(withJSONObject: config))
         }
-        #expect(try decode("").headDimension == 4)
-        #expect(throws: Qwen3Error.self) { try decode(#", "rope_scaling": {"rope_type": "yarn", "factor": 4}"#) }
-        #expect(throws: Qwen3Error.self) { try decode(#", "rope_parameters": {"rope_type": "linear"}"#) }
-        #expect(throws: Qwen3Error.self) { try decode(#", "hidden_act": "gelu""#) }
-        #expect(throws: Qwen3Error.self) { try decode(#", "attention_bias": true"#) }
-        #expect(throws: Qwen3Error.self) { try decode(#", "num_key_value_heads": 3"#) }
-        #expect(throws: Qwen3Error.self) { try decode(#", "model_type": "llama""#) }
+        #expect(try decode([:]).headDimension == 4)
+        #expect(try decode(["rope_scaling": NSNull(), "rope_theta": 5.0]).ropeTheta == 5)
+        #expect(throws: Qwen3Error.self) { try decode(["rope_scaling": ["rope_type": "yarn", "factor": 4]]) }
+        #expect(throws: Qwen3Error.self) { try decode(["rope_parameters": ["rope_type": "linear"]]) }
+        #expect(throws: Qwen3Error.self) { try decode(["hidden_act": "gelu"]) }
+        #expect(throws: Qwen3Error.self) { try decode(["attention_bias": true]) }
+        #expect(throws: Qwen3Error.self) { try decode(["use_sliding_window": true]) }
+        #expect(throws: Qwen3Error.self) { try decode(["num_key_value_heads": 3]) }
+        #expect(throws: Qwen3Error.self) { try decode(["model_type": "llama"]) }
+        #expect(throws: Qwen3Error.self) { try decode(["head_dim": 5]) }
+        #expect(throws: Qwen3Error.self) { try decode(["hidden_size": -1]) }
+        #expect(throws: (any Error).self) { try decode(["hidden_size": "big"]) }
     }
 
     @Test func missingTensorIsNamed() throws {
