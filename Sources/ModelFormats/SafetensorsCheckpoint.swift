@@ -46,11 +46,17 @@ public final class SafetensorsCheckpoint: Sendable {
             }
             // Tensors present in a shard but absent from the map are still usable; a duplicate is not.
             for (shard, file) in files.sorted(by: { $0.key < $1.key }) {
-                for (name, tensor) in file.tensors where weightMap[name] == nil {
-                    if tensors[name] != nil {
+                for (name, tensor) in file.tensors.sorted(by: { $0.key < $1.key }) {
+                    if let owner = weightMap[name] {
+                        if owner != shard {
+                            throw ModelFormatError.invalidIndex(
+                                path: indexPath, reason: "tensor \"\(name)\" is in both \(owner) and \(shard)")
+                        }
+                    } else if tensors[name] != nil {
                         throw ModelFormatError.invalidIndex(path: indexPath, reason: "tensor \"\(name)\" appears in more than one shard (\(shard))")
+                    } else {
+                        tensors[name] = tensor
                     }
-                    tensors[name] = tensor
                 }
             }
         } else {
