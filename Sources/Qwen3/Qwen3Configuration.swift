@@ -135,6 +135,10 @@ public struct Qwen3Configuration: Sendable, Equatable, Decodable {
 
     /// Loads and validates `config.json` from a model directory.
     public static func load(directory: String) throws -> Qwen3Configuration {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Qwen3Error.missingFile("\(directory) (model directory not found)")
+        }
         let path = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Qwen3Error.missingFile(path)

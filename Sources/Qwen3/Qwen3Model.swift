@@ -228,9 +228,9 @@ public final class Qwen3Model: Sendable {
         let headDimension = configuration.headDimension
         norm.withUnsafeBufferPointer { norm in
             let norm = UncheckedPointer(norm.baseAddress!)
-            positions.withUnsafeBufferPointer { positions in
-                let positions = UncheckedPointer(positions.baseAddress!)
-                forEachRowBlock(positions.count) { range in
+            positions.withUnsafeBufferPointer { positionBuffer in
+                let positions = UncheckedPointer(positionBuffer.baseAddress!)
+                forEachRowBlock(positionBuffer.count) { range in
                     let temporary = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
                     defer { temporary.deallocate() }
                     for row in range {
