@@ -2,9 +2,11 @@
 """Tokenizer parity corpus: strings chosen to exercise every branch of the Qwen pre-tokenizer, NFC,
 added-token matching and byte-level BPE, with the ids Hugging Face `tokenizers` gives them.
 
-Run once (outputs committed; CI never installs Python packages):
+Run once with a Python that has `tokenizers` (outputs committed; CI never installs Python packages):
 
-    Scripts/.venv/bin/python Scripts/tokenizer_corpus.py
+    python Scripts/tokenizer_corpus.py
+
+Reads the Qwen3 tokenizer files from ../shared/reference/tokenizer (beside the repository clone).
 
 Writes Tests/Fixtures/tokenizer/corpus.json: a list of
     {"text" | "bytes_b64", "ids_embedding", "ids_reranker", "ids_no_special", "ids_truncated_8"}
@@ -149,13 +151,102 @@ CORPUS: list[str] = [
     "'s",
     "x'",
     "12'34",
+    # Contractions: every case, and Unicode case folding (U+017F folds to "s"; U+212A KELVIN to "k").
+    "'S 'RE 'LL 'VE 'M 'D 'T 'Ll 'lL 'rE 'Ve",
+    "I'LL SAY IT'S WE'RE THEY'VE YOU'D I'M CAN'T",
+    "'\u017fs '\u017f '\u017ft '\u212a",
+    "x'S'T'RE",
+    "''s '''ll",
+    "\u2019s curly apostrophe isn\u2019t a contraction",
+    # Whitespace classes: U+001C..U+001F are Python whitespace but not Unicode White_Space.
+    "a\x1c\x1cb\x1d\x1d c\x1e\x1f",
+    "a\u0085\u0085b \u0085",
+    "a\u180e\u180eb",
+    "a\u200b\u200b b\u2060\u2060c\ufeff\ufeff",
+    "a\u00a0\u00a0\u00a0b",
+    "\u2000\u2001\u2002\u2003x\u202f\u205f\u1680y",
+    "end\u00a0",
+    # Newlines and carriage returns.
+    "a\rb",
+    "a\r\rb",
+    "\r\r\n\n\r",
+    " \r ",
+    "x  \ny",
+    "  \t\n\t  y",
+    "a \n \n b",
+    "\n\n\n   \n\n   word",
+    "!!\r\n\r\n??",
+    " !!\n",
+    "tab\t\t\tafter",
+    "    \t",
+    " " * 200,
+    "\t\n " * 30,
+    # Scalars new in Unicode 17: Swift 6.3 knows them, the Oniguruma in tokenizers (Unicode 16) does not.
+    "a\u088f\u088fb \U00010940\U00010941 \U00011db0x",
+    # Dives Akuru: unicode-normalization never composes U+11935 U+11930 into U+11938.
+    "\U00011935\U00011930 \U00011938 \U00011935\u0300\U00011930",
+    # Numbers.
+    "12345678901234567890",
+    "٠١٢٣٤٥٦٧٨٩ ０１２３ ²³¹ ⅓",
+    "v1.2.3-beta+build.45",
+    # Added tokens in and around text.
+    "<|im_start|><|im_start|>",
+    "<|endoftext|",
+    "<think></think>",
+    "</think>answer",
+    "x<think>y</think>z",
+    "<|im_end|>\n<|im_start|>assistant\n",
+    "<|<|im_end|>|>",
+    "<<|endoftext|>>",
+    "<|fim_prefix|>def f():<|fim_suffix|>\n<|fim_middle|>",
+    "<|im_start|>user\ncafe\u0301<|im_end|>",
+    # Long pieces (the heap-based merge path) and long texts.
+    "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3000)),
+    "abc" * 400,
+    "Ж" * 500,
+    "ab1" * 200,
+    "x" * 70 + " " + "y" * 65,
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBiYXNlNjQgZW5jb2RlZCB0ZXh0IHdpdGggbm8gc3BhY2Vz" * 5,
+    "https://example.com/" + "very-long-path-segment/" * 20,
+    "The quick brown fox jumps over the lazy dog. " * 40,
+    "东京" * 300,
+    "🙂" * 100,
+    # More scripts and symbols.
+    "ქართული ენა",
+    "Հայերեն լեզու",
+    "ꯃꯤꯇꯩ ꯂꯣꯟ",
+    "𐌰𐌱𐌲 gothic",
+    "ᚠᚢᚦᚨᚱᚲ runes",
+    "ⓐⓑⓒ circled ⒜⒝",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕕𝕠𝕦𝕓𝕝𝕖",
+    "\ue000\uf8ff private use \U000f0000",
+    "\ufffd replacement char \ufffd\ufffd",
+    "🏳️‍🌈 🧑🏿‍💻 👨‍👩‍👧 🫶🏻 🤌🏾",
+    "1️⃣ 2️⃣ #️⃣ keycaps",
+    "Ｈｅｌｌｏ，ｗｏｒｌｄ！",
+    "ｶﾀｶﾅ half-width",
+    "ㄱㄴㄷ ㅏㅑ compatibility jamo",
+    "\u1112\u1161\u11ab\u1100\u1173\u11af 한글 in jamo",
+    "o\u0308\u0301 u\u0323\u031b ordering",
+    "\u0958\u0959 Devanagari with nukta (composition exclusions)",
+    "\u212b\u2126\u00c5 singletons",
+    "<s>[INST] hi [/INST]</s>",
+    '{"key": [1, 2.5, null, true], "k2": "v\\n"}',
+    '#include <stdio.h>\nint main(void) {\n\tprintf("%d\\n", 42);\n}\n',
+    "    return x  \r\n\r\n    }\r\n",
+    "| col1 | col2 |\n|------|------|\n| a    | b    |",
+    "- item one\n- item two\n  - nested\n",
+    "$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$",
 ]
 
 
 def random_strings(count: int, seed: int) -> list[str]:
     """Random mixtures of the character classes the pre-tokenizer distinguishes."""
     rng = random.Random(seed)
-    alphabet = list("ab Z9' \n\r\t.,-_/é東한ا😀") + ["\u0301", "\u00a0", "\u3000", "<|im_end|>", "''", "  "]
+    alphabet = list("ab Z9' \n\r\t.,-_/é東한ا😀SsLlRrEe") + [
+        "\u0301", "\u00a0", "\u3000", "<|im_end|>", "''", "  ", "\u0085", "\u2028", "\u017f", "\u200b",
+        "\x1c", "\U0001f3fd", "\u200d", "<think>", "<|im_", "\u1100\u1161",
+    ]
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(count)]
 
 
@@ -168,6 +259,15 @@ INVALID_UTF8: list[bytes] = [
     b"\xc0\xaf overlong",
     b"\x80\x80\x80 lone continuations",
     b"tail \xe6\x97",
+    b"\xf4\x90\x80\x80 above U+10FFFF",
+    b"\xe0\x80\x80 overlong three-byte",
+    b"\xf0\x80\x80\x80 overlong four-byte",
+    b"\xff\xfe\xfd",
+    b"ends with a lead byte \xc2",
+    b"\xe1\x80 two of three \xe1\x80\xe1",
+    b"\xed\xbf\xbf low surrogate",
+    b"caf\xe9 latin-1",
+    b"mixed \xf0\x9f\x98\x80 ok \xf0\x9f bad \xe4\xb8\xad ok",
 ]
 
 
@@ -186,7 +286,7 @@ def main() -> int:
         }
 
     entries = []
-    for text in CORPUS + random_strings(60, seed=7):
+    for text in CORPUS + random_strings(80, seed=7):
         entries.append({"text": text, **record(text)})
     for raw in INVALID_UTF8:
         text = raw.decode("utf-8", errors="replace")

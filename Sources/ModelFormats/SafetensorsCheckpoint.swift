@@ -32,7 +32,8 @@ public final class SafetensorsCheckpoint: Sendable {
                 }
                 let shardPath = (directory as NSString).appendingPathComponent(shard)
                 guard manager.fileExists(atPath: shardPath) else {
-                    let example = weightMap.first { $0.value == shard }!.key
+                    // Name the alphabetically first tensor so the message is the same on every run.
+                    let example = weightMap.filter { $0.value == shard }.keys.min() ?? "?"
                     throw ModelFormatError.invalidIndex(
                         path: indexPath, reason: "shard \(shard) (holding \"\(example)\" and others) is missing")
                 }
@@ -94,7 +95,14 @@ public final class SafetensorsCheckpoint: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelFormatError.unreadableFile(path: path, reason: "cannot read file")
         }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let root) = json else {
+        let parsed = data.withUnsafeBytes { buffer in Result { () throws(JSONSyntaxError) in try StrictJSONParser.parse(buffer) } }
+        let json: JSONValue
+        do {
+            json = try parsed.get()
+        } catch {
+            throw ModelFormatError.invalidIndex(path: path, reason: "not valid JSON (\(error.reason) at byte \(error.offset))")
+        }
+        guard case .object(let root) = json else {
             throw ModelFormatError.invalidIndex(path: path, reason: "not a JSON object")
         }
         guard case .object(let map)? = root["weight_map"] else {

@@ -41,13 +41,14 @@ public final class SafetensorsFile: Sendable {
         let dataStart = 8 + headerLength
         let dataLength = bytes.count - dataStart
 
-        let headerBytes = Data(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]))
-        guard String(data: headerBytes, encoding: .utf8) != nil else { throw corrupt("header is not valid UTF-8") }
+        // Parsed in place from the mapping: the header is never copied.
+        let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])
+        guard String(validating: headerBytes, as: UTF8.self) != nil else { throw corrupt("header is not valid UTF-8") }
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: headerBytes)
+            json = try StrictJSONParser.parse(headerBytes)
         } catch {
-            throw corrupt("header is not valid JSON")
+            throw corrupt("header is not valid JSON (\(error.reason) at header byte \(error.offset))")
         }
         guard case .object(let header) = json else { throw corrupt("header is not a JSON object") }
 
@@ -105,36 +106,5 @@ public final class SafetensorsFile: Sendable {
         }
         self.tensors = tensors
         self.metadata = metadata
-    }
-}
-
-/// A parsed JSON value that keeps integers apart from fractions and booleans, so a header field such
-/// as `"shape": [1.5]` or `[true]` is rejected instead of silently converted.
-enum JSONValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case integer(Int)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
     }
 }

@@ -1,137 +1,260 @@
 import Synchronization
 
 /// Byte-level BPE over integer symbols: each byte starts as the id of its one-character token, then the
-/// adjacent pair with the lowest merge rank is merged (leftmost first among equal ranks) until no pair
-/// has a merge — the same result as Hugging Face's `BPE::merge_all`.
+/// adjacent pair with the lowest merge rank is merged (the leftmost one among equal ranks) until no
+/// pair has a merge — the same result as `BPE::merge_all` in Hugging Face `tokenizers`.
 final class BytePairEncoding: Sendable {
     /// Token id of each byte's single-character spelling.
     private let byteIDs: [Int32]
-    /// (left id, right id) → (rank, merged id).
-    private let merges: [UInt64: (rank: Int32, id: Int32)]
-    /// Results for recently seen pieces (pieces repeat a lot in real text).
-    private let cache = Mutex<[[UInt8]: [Int32]]>([:])
-    private static let cacheLimit = 100_000
-    /// Pieces longer than this are not cached (and use the heap-based merge).
-    private static let longPiece = 48
+    private let merges: MergeTable
+    /// Results for pieces seen before (real text repeats its words a lot). Sharded so that threads
+    /// encoding in parallel rarely wait for each other.
+    private let cacheShards: [CacheShard]
+    private static let shardCount = 16
+    /// Entries per shard before the shard is emptied: at most 65 536 cached pieces in all (a few MB
+    /// for real text, where pieces average a handful of bytes).
+    private static let shardLimit = 4096
+    /// Pieces up to this many bytes are cached and merged by scanning; longer ones (rare: a run of
+    /// letters without spaces) use the O(n log n) heap merge and are not cached. Measured: scanning
+    /// stays faster than the heap (which allocates) up to a few hundred bytes.
+    private static let shortPiece = 256
 
-    init(byteIDs: [Int32], merges: [UInt64: (rank: Int32, id: Int32)]) {
+    init(byteIDs: [Int32], merges: MergeTable) {
         self.byteIDs = byteIDs
         self.merges = merges
-    }
-
-    @inline(__always)
-    static func key(_ left: Int32, _ right: Int32) -> UInt64 {
-        UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+        cacheShards = (0..<Self.shardCount).map { _ in CacheShard() }
     }
 
     /// Appends the ids of one pre-tokenized piece (its UTF-8 bytes) to `output`.
-    func encode(_ bytes: [UInt8], into output: inout [Int]) {
-        if bytes.count <= Self.longPiece, let cached = cache.withLock({ $0[bytes] }) {
-            for id in cached { output.append(Int(id)) }
+    func encode(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [Int]) {
+        let count = bytes.count
+        if count == 1 {
+            output.append(Int(byteIDs[Int(bytes[0])]))
             return
         }
-        var symbols = bytes.map { byteIDs[Int($0)] }
-        if symbols.count > 1 {
-            if symbols.count <= Self.longPiece {
-                mergeByScanning(&symbols)
-            } else {
-                mergeWithHeap(&symbols)
-            }
+        guard count <= Self.shortPiece else {
+            mergeLong(bytes, into: &output)
+            return
         }
-        if bytes.count <= Self.longPiece {
-            let result = symbols
-            cache.withLock { cache in
-                if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[bytes] = result
-            }
+        let hash = Self.hash(bytes)
+        let shard = cacheShards[Int(hash % UInt64(Self.shardCount))]
+        let hit = shard.pieces.withLock { cache -> Bool in
+            guard let entry = cache[hash], entry.bytes.count == count,
+                  entry.bytes.withUnsafeBufferPointer({ Self.equal($0, bytes) }) else { return false }
+            for id in entry.ids { output.append(Int(id)) }
+            return true
         }
-        for id in symbols { output.append(Int(id)) }
+        if hit { return }
+        let ids = mergeShort(bytes)
+        for id in ids { output.append(Int(id)) }
+        let entry = CachedPiece(bytes: Array(bytes), ids: ids)
+        shard.pieces.withLock { cache in
+            if cache.count >= Self.shardLimit { cache.removeAll(keepingCapacity: true) }
+            cache[hash] = entry  // a hash collision just replaces the older piece
+        }
     }
 
-    /// O(n²) merging, fastest for the short pieces that make up nearly all text.
-    private func mergeByScanning(_ symbols: inout [Int32]) {
-        while symbols.count > 1 {
-            var bestRank = Int32.max
-            var bestIndex = -1
-            var bestID: Int32 = 0
-            for index in 0..<(symbols.count - 1) {
-                if let merge = merges[Self.key(symbols[index], symbols[index + 1])], merge.rank < bestRank {
-                    bestRank = merge.rank
-                    bestIndex = index
-                    bestID = merge.id
+    @inline(__always)
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in 0..<a.count where a[index] != b[index] { return false }
+        return true
+    }
+
+    /// FNV-1a: short pieces, cheap to hash byte by byte.
+    @inline(__always)
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    /// Merging by repeated scans for the lowest-ranked pair. Quadratic, but with at most 256 symbols
+    /// and two table lookups per merge (only the pairs around a merge change) it beats a heap.
+    func mergeShort(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int32] {
+        let n = bytes.count
+        var symbols = [Int32](unsafeUninitializedCapacity: n) { buffer, initialized in
+            for index in 0..<n { buffer[index] = byteIDs[Int(bytes[index])] }
+            initialized = n
+        }
+        let remaining = symbols.withUnsafeMutableBufferPointer { symbols in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { pairs -> Int in
+                // pairs[i]: the merge of symbols i and i+1, packed so that a smaller value is a lower rank.
+                for index in 0..<(n - 1) { pairs[index] = merges.lookup(symbols[index], symbols[index + 1]) }
+                var count = n
+                while count > 1 {
+                    var best = MergeTable.none
+                    var bestIndex = 0
+                    for index in 0..<(count - 1) where pairs[index] < best {  // strict: leftmost wins ties
+                        best = pairs[index]
+                        bestIndex = index
+                    }
+                    if best == MergeTable.none { break }
+                    symbols[bestIndex] = MergeTable.mergedID(best)
+                    // Remove symbol bestIndex + 1 and the pair that started at it.
+                    var index = bestIndex + 1
+                    while index < count - 1 {
+                        symbols[index] = symbols[index + 1]
+                        pairs[index] = pairs[index + 1]
+                        index += 1
+                    }
+                    count -= 1
+                    if bestIndex > 0 {
+                        pairs[bestIndex - 1] = merges.lookup(symbols[bestIndex - 1], symbols[bestIndex])
+                    }
+                    if bestIndex < count - 1 {
+                        pairs[bestIndex] = merges.lookup(symbols[bestIndex], symbols[bestIndex + 1])
+                    }
                 }
+                return count
             }
-            if bestIndex < 0 { return }
-            symbols[bestIndex] = bestID
-            symbols.remove(at: bestIndex + 1)
         }
+        symbols.removeLast(n - remaining)
+        return symbols
     }
 
-    /// O(n log n) merging with a priority queue over a linked list, for long pieces (a 1 MB run of
-    /// letters must not take quadratic time).
-    private func mergeWithHeap(_ symbols: inout [Int32]) {
-        let count = symbols.count
+    /// O(n log n) merging with a priority queue over a linked list, for long pieces (a megabyte of
+    /// letters without a space must not take quadratic time).
+    func mergeLong(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [Int]) {
+        let count = bytes.count
+        var symbols = bytes.map { byteIDs[Int($0)] }
         var previous = (0..<count).map { $0 - 1 }
         var next = (0..<count).map { $0 + 1 }
         var alive = [Bool](repeating: true, count: count)
-        var heap = MinHeap()
+        var heap = MergeHeap()
+        heap.reserveCapacity(count)
         for index in 0..<(count - 1) {
-            if let merge = merges[Self.key(symbols[index], symbols[index + 1])] {
-                heap.push(Candidate(rank: merge.rank, position: index, left: symbols[index], right: symbols[index + 1]))
+            let merge = merges.lookup(symbols[index], symbols[index + 1])
+            if merge != MergeTable.none {
+                heap.push(.init(merge: merge, position: index, left: symbols[index], right: symbols[index + 1]))
             }
         }
         while let candidate = heap.pop() {
+            // Entries go stale when a neighbour merges first; skip those whose pair is gone.
             let position = candidate.position
             guard alive[position], symbols[position] == candidate.left else { continue }
             let right = next[position]
-            guard right < count, symbols[right] == candidate.right,
-                  let merge = merges[Self.key(candidate.left, candidate.right)], merge.rank == candidate.rank else { continue }
-            symbols[position] = merge.id
+            guard right < count, symbols[right] == candidate.right else { continue }
+            symbols[position] = MergeTable.mergedID(candidate.merge)
             alive[right] = false
             next[position] = next[right]
             if next[right] < count { previous[next[right]] = position }
-            if previous[position] >= 0 {
-                let left = previous[position]
-                if let merge = merges[Self.key(symbols[left], symbols[position])] {
-                    heap.push(Candidate(rank: merge.rank, position: left, left: symbols[left], right: symbols[position]))
+            let left = previous[position]
+            if left >= 0 {
+                let merge = merges.lookup(symbols[left], symbols[position])
+                if merge != MergeTable.none {
+                    heap.push(.init(merge: merge, position: left, left: symbols[left], right: symbols[position]))
                 }
             }
-            if next[position] < count {
-                let following = next[position]
-                if let merge = merges[Self.key(symbols[position], symbols[following])] {
-                    heap.push(Candidate(rank: merge.rank, position: position, left: symbols[position], right: symbols[following]))
+            let following = next[position]
+            if following < count {
+                let merge = merges.lookup(symbols[position], symbols[following])
+                if merge != MergeTable.none {
+                    heap.push(.init(merge: merge, position: position, left: symbols[position], right: symbols[following]))
                 }
             }
         }
-        var result: [Int32] = []
-        result.reserveCapacity(count)
         var index = 0
         while index < count {
-            result.append(symbols[index])
+            output.append(Int(symbols[index]))
             index = next[index]
         }
-        symbols = result
     }
 }
 
+/// One lock-protected part of the piece cache (a class because `Mutex` cannot be copied into an array).
+final class CacheShard: Sendable {
+    let pieces = Mutex<[UInt64: CachedPiece]>([:])
+}
+
+/// A cached piece: its bytes (to confirm a hash hit) and ids.
+struct CachedPiece: Sendable {
+    let bytes: [UInt8]
+    let ids: [Int32]
+}
+
+/// (left id, right id) → (rank, merged id), as an open-addressing hash table: the lookup is the inner
+/// loop of BPE, and the standard `Dictionary` (SipHash) is several times slower for integer keys.
+struct MergeTable: Sendable {
+    /// "No merge": larger than every packed merge.
+    static let none = UInt64.max
+    private static let emptyKey = UInt64.max
+    private let keys: [UInt64]
+    private let values: [UInt64]
+    private let mask: Int
+
+    /// - Parameter merges: (left, right, merged) ids in rank order; the first of duplicate pairs wins,
+    ///   as in `tokenizers`.
+    init(_ merges: [(left: Int32, right: Int32, merged: Int32)]) {
+        var capacity = 1024
+        while capacity < merges.count * 2 { capacity <<= 1 }
+        var keys = [UInt64](repeating: Self.emptyKey, count: capacity)
+        var values = [UInt64](repeating: Self.none, count: capacity)
+        let mask = capacity - 1
+        for (rank, merge) in merges.enumerated() {
+            let key = Self.key(merge.left, merge.right)
+            var slot = Self.slot(key, mask)
+            while keys[slot] != Self.emptyKey && keys[slot] != key { slot = (slot + 1) & mask }
+            if keys[slot] == key { continue }
+            keys[slot] = key
+            values[slot] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merge.merged))
+        }
+        self.keys = keys
+        self.values = values
+        self.mask = mask
+    }
+
+    @inline(__always)
+    private static func key(_ left: Int32, _ right: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+    }
+
+    @inline(__always)
+    private static func slot(_ key: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    /// The packed merge of a pair (`rank << 32 | merged id`), or `none`.
+    @inline(__always)
+    func lookup(_ left: Int32, _ right: Int32) -> UInt64 {
+        let key = Self.key(left, right)
+        return keys.withUnsafeBufferPointer { keys in
+            var slot = Self.slot(key, mask)
+            while true {
+                let found = keys[slot]
+                if found == key { return values.withUnsafeBufferPointer { $0[slot] } }
+                if found == Self.emptyKey { return Self.none }
+                slot = (slot + 1) & mask
+            }
+        }
+    }
+
+    /// The merged id of a packed merge.
+    @inline(__always)
+    static func mergedID(_ merge: UInt64) -> Int32 { Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF) }
+}
+
 /// A merge that may apply at `position` if the symbols there are still `left`, `right`.
-private struct Candidate {
-    let rank: Int32
+private struct MergeCandidate {
+    /// Packed (rank, merged id): ordering by it orders by rank.
+    let merge: UInt64
     let position: Int
     let left: Int32
     let right: Int32
 
     /// Lower rank first, then leftmost.
-    func precedes(_ other: Candidate) -> Bool {
-        rank != other.rank ? rank < other.rank : position < other.position
+    @inline(__always)
+    func precedes(_ other: MergeCandidate) -> Bool {
+        merge != other.merge ? merge < other.merge : position < other.position
     }
 }
 
 /// A binary min-heap of merge candidates.
-private struct MinHeap {
-    private var items: [Candidate] = []
+private struct MergeHeap {
+    private var items: [MergeCandidate] = []
 
-    mutating func push(_ item: Candidate) {
+    mutating func reserveCapacity(_ capacity: Int) { items.reserveCapacity(capacity) }
+
+    mutating func push(_ item: MergeCandidate) {
         items.append(item)
         var child = items.count - 1
         while child > 0 {
@@ -142,7 +265,7 @@ private struct MinHeap {
         }
     }
 
-    mutating func pop() -> Candidate? {
+    mutating func pop() -> MergeCandidate? {
         guard let first = items.first else { return nil }
         let last = items.removeLast()
         if !items.isEmpty {

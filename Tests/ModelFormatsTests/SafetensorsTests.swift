@@ -61,7 +61,7 @@ func write(_ bytes: [UInt8], name: String = "model.safetensors", in directory: U
     @Test func readsEveryDtypeExactly() throws {
         var writer = SafetensorsWriter()
         writer.metadata = ["format": "pt"]
-        let floats: [Float] = [1.5, -0.0, .infinity, -.infinity, 3.4e38, 1e-45, 0.1]
+        let floats: [Float] = [1.5, -0.0, .infinity, -.infinity, 3.4e38, Float.leastNonzeroMagnitude, 0.1]
         writer.add("layers.0.weight", floats: floats, shape: [7])
         // bf16: 1.0, -2.0, +inf, the smallest subnormal.
         writer.add("model.norm.weight", halfBits: [0x3F80, 0xC000, 0x7F80, 0x0001], dtype: "BF16", shape: [2, 2])
@@ -82,7 +82,7 @@ func write(_ bytes: [UInt8], name: String = "model.safetensors", in directory: U
         #expect(f16[5].isNaN)
         var partial = [Float](repeating: 0, count: 2)
         partial.withUnsafeMutableBufferPointer { f32.copyElements(from: 4, count: 2, into: $0.baseAddress!) }
-        #expect(partial == [3.4e38, 1e-45])
+        #expect(partial == [3.4e38, Float.leastNonzeroMagnitude])
         #expect(file.tensors["empty"]!.elementCount == 0 && file.tensors["empty"]!.floats().isEmpty)
         #expect(file.tensors["scalar"]!.floats() == [42])
     }
@@ -222,7 +222,11 @@ func write(_ bytes: [UInt8], name: String = "model.safetensors", in directory: U
     @Test func brokenIndexesAreErrors() throws {
         let shard = "model-00002-of-00002.safetensors"
         let cases: [(String, String)] = [
-            ("{not json", "not a JSON object"),
+            ("{not json", "not valid JSON"),
+            ("[\"weight_map\"]", "not a JSON object"),
+            ("{\"weight_map\": {\"x\": \"a.safetensors\", \"x\": \"b.safetensors\"}}", "duplicate key"),
+            ("{\"weight_map\": {}}", "weight_map is empty"),
+            ("{\"weight_map\": {\"x\": \"/etc/passwd\"}}", "leaves the directory"),
             ("{\"metadata\": {}}", "weight_map"),
             ("{\"weight_map\": {\"x\": 3}}", "not a file name"),
             ("{\"weight_map\": {\"x\": \"../escape.safetensors\"}}", "leaves the directory"),
@@ -247,7 +251,9 @@ func write(_ bytes: [UInt8], name: String = "model.safetensors", in directory: U
             _ = try SafetensorsCheckpoint(directory: directory.path)
             Issue.record("expected an error")
         } catch {
+            // Names the shard and (deterministically) the first tensor the index maps to it.
             #expect(error.localizedDescription.contains("model-00002-of-00002.safetensors"))
+            #expect(error.localizedDescription.contains("layers.0.self_attn.q_proj.weight"))
         }
     }
 

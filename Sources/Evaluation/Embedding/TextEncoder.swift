@@ -1,0 +1,60 @@
+import Crypto
+import Foundation
+import Qwen3Embedding
+
+/// Something that turns texts into L2-normalised vectors: the Qwen3 `Embedder`, or a stand-in in tests.
+public protocol TextEncoder: Sendable {
+    /// Identifies the model and settings, for the embedding cache: equal identifiers must mean equal vectors.
+    var identifier: String { get }
+    /// Embeds `texts` (as queries with `instruction` when given); returns vectors and the tokens processed.
+    func encode(_ texts: [String], instruction: String?) async throws -> (vectors: [[Float]], tokens: Int)
+}
+
+/// A Qwen3 embedding model as a `TextEncoder`.
+public struct EmbedderEncoder: TextEncoder {
+    public let embedder: Embedder
+    /// Matryoshka size, or `nil` for the full vector.
+    public let dimensions: Int?
+    public let identifier: String
+
+    /// Wraps `embedder`; `modelPath` is fingerprinted for the cache key.
+    public init(embedder: Embedder, modelPath: String, dimensions: Int? = nil, precision: String = "fp32") throws {
+        self.embedder = embedder
+        self.dimensions = dimensions
+        let fingerprint = try ModelFingerprint.compute(directory: modelPath)
+        identifier = "\(fingerprint)-\(precision)-len\(embedder.maxLength)-dim\(dimensions ?? embedder.dimensions)"
+    }
+
+    public func encode(_ texts: [String], instruction: String?) async throws -> (vectors: [[Float]], tokens: Int) {
+        let ids = embedder.tokenize(texts, instruction: instruction)
+        let vectors = try await embedder.embed(tokenIDs: ids, dimensions: dimensions)
+        return (vectors, ids.reduce(0) { $0 + $1.count })
+    }
+}
+
+/// A short hash naming a model's weights and configuration.
+public enum ModelFingerprint {
+    /// SHA-256 over config.json and, per weight file, its name, size and first and last 64 KiB
+    /// (headers and data differ between checkpoints; hashing gigabytes would cost minutes).
+    public static func compute(directory: String) throws -> String {
+        let folder = URL(fileURLWithPath: directory)
+        var hasher = SHA256()
+        guard let config = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path) else {
+            throw EvaluationError.unreadableFile(path: folder.appendingPathComponent("config.json").path)
+        }
+        hasher.update(data: config)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in files.filter({ $0.hasSuffix(".safetensors") }).sorted() {
+            let path = folder.appendingPathComponent(name).path
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError.unreadableFile(path: path) }
+            defer { try? handle.close() }
+            let size = try handle.seekToEnd()
+            hasher.update(data: Data("\(name)\0\(size)\0".utf8))
+            try handle.seek(toOffset: 0)
+            hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
+            try handle.seek(toOffset: size > 1 << 16 ? size - (1 << 16) : 0)
+            hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
+        }
+        return hasher.finalize().prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Qwen3Embedding
+
+/// What `qwen3-embed eval` runs: a model (and optional reranker) over task files.
+public struct EvaluationConfiguration: Sendable {
+    public var modelPath: String
+    public var rerankerPath: String?
+    public var taskFiles: [String]
+    /// Replaces every task file's `data_root`.
+    public var dataRoot: String?
+    /// Caps every task's `limit` (quick runs and tests).
+    public var limit: Int?
+    /// Where embeddings are cached; `nil` disables the cache.
+    public var cacheDirectory: URL?
+    public var dimensions: Int?
+    public var maxLength: Int
+    public var precision: Precision
+    /// The precision as the user named it, for reports.
+    public var precisionName: String
+
+    public init(modelPath: String, rerankerPath: String? = nil, taskFiles: [String], dataRoot: String? = nil,
+                limit: Int? = nil, cacheDirectory: URL? = nil, dimensions: Int? = nil, maxLength: Int = 8192,
+                precision: Precision = .float32, precisionName: String = "fp32") {
+        self.modelPath = modelPath; self.rerankerPath = rerankerPath; self.taskFiles = taskFiles; self.dataRoot = dataRoot
+        self.limit = limit; self.cacheDirectory = cacheDirectory; self.dimensions = dimensions; self.maxLength = maxLength
+        self.precision = precision; self.precisionName = precisionName
+    }
+}
+
+/// Runs a whole evaluation: validates every task file first, loads the models, runs the tasks in order.
+public enum EvaluationSession {
+    /// Runs `configuration`; `progress` receives (label, done, total) and `note` status lines.
+    public static func run(
+        _ configuration: EvaluationConfiguration,
+        progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in },
+        note: @Sendable (String) -> Void = { _ in }
+    ) async throws -> RunReport {
+        try await run(configuration, tasks: loadTasks(configuration), progress: progress, note: note)
+    }
+
+    /// Reads and validates every task file of `configuration`, applying its `limit`.
+    public static func loadTasks(_ configuration: EvaluationConfiguration) throws -> [LoadedTask] {
+        guard !configuration.taskFiles.isEmpty else { throw EvaluationError.invalidValue(what: "task list", value: "empty") }
+        return try configuration.taskFiles.map { path -> LoadedTask in
+            var task = try LoadedTask(path: path, dataRootOverride: configuration.dataRoot)
+            if let limit = configuration.limit { task.description.limit = min(task.description.limit ?? limit, limit) }
+            return task
+        }
+    }
+
+    /// Runs already-loaded (possibly adjusted) tasks with the models of `configuration`.
+    public static func run(
+        _ configuration: EvaluationConfiguration, tasks: [LoadedTask],
+        progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in },
+        note: @Sendable (String) -> Void = { _ in }
+    ) async throws -> RunReport {
+        let began = Date()
+        note("loading \(configuration.modelPath)")
+        let loadStart = Date()
+        let embedder = try Embedder(modelPath: configuration.modelPath, maxLength: configuration.maxLength, precision: configuration.precision)
+        if let dimensions = configuration.dimensions, !(32...embedder.dimensions).contains(dimensions) {
+            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
+        }
+        let encoder = try EmbedderEncoder(embedder: embedder, modelPath: configuration.modelPath,
+                                          dimensions: configuration.dimensions, precision: configuration.precisionName)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        var reranker: RerankerScorer?
+        var rerankerLoadSeconds: Double?
+        if let path = configuration.rerankerPath {
+            note("loading \(path)")
+            let start = Date()
+            reranker = RerankerScorer(reranker: try Reranker(modelPath: path, maxLength: configuration.maxLength, precision: configuration.precision))
+            rerankerLoadSeconds = Date().timeIntervalSince(start)
+        }
+        let cache = try configuration.cacheDirectory.map { try EmbeddingCache(directory: $0, modelIdentifier: encoder.identifier) }
+        let service = EmbeddingService(encoder: encoder, cache: cache, progress: progress)
+        let runner = TaskRunner(embeddings: service, reranker: reranker, progress: progress)
+        var results: [TaskResult] = []
+        for task in tasks {
+            note("task \(task.description.name) (\(task.description.type.rawValue))")
+            results.append(try await runner.run(task))
+        }
+        let summary = RunSummary(
+            model: URL(fileURLWithPath: configuration.modelPath).standardizedFileURL.lastPathComponent,
+            modelPath: configuration.modelPath,
+            reranker: configuration.rerankerPath.map { URL(fileURLWithPath: $0).standardizedFileURL.lastPathComponent },
+            precision: configuration.precisionName, dimensions: configuration.dimensions,
+            loadSeconds: loadSeconds, rerankerLoadSeconds: rerankerLoadSeconds,
+            peakResidentBytes: ResourceUsage.peakResidentBytes(), embedding: await service.throughput(),
+            totalSeconds: Date().timeIntervalSince(began), tasks: results.map(\.task))
+        return RunReport(summary: summary, results: results)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Configuration checks and file copying for model directories.
+enum ModelDirectory {
+    /// `config.json` keys that must agree for two checkpoints to be mergeable.
+    static let architectureKeys = [
+        "architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
+        "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings",
+    ]
+
+    /// Weight files and download leftovers that are never copied next to merged weights.
+    static func isWeightFile(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return [".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json", ".pt", ".pth", ".gguf", ".onnx",
+                ".onnx_data", ".h5", ".msgpack", ".ckpt", ".incomplete", ".lock", ".partial"].contains { lowered.hasSuffix($0) }
+    }
+
+    /// The parsed `config.json` of a model directory.
+    static func configuration(_ directory: String) throws(ModelToolsError) -> [String: Any] {
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadableConfiguration(path: path, reason: "missing or unreadable (a model directory needs its config.json)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw .unreadableConfiguration(path: path, reason: "not a JSON object")
+        }
+        return object
+    }
+
+    /// Throws `architectureMismatch` for the first architecture key whose values differ.
+    static func requireSameArchitecture(_ directories: [String]) throws(ModelToolsError) {
+        let configurations = try directories.map { directory throws(ModelToolsError) in try configuration(directory) }
+        for key in architectureKeys {
+            let first = canonical(configurations[0][key])
+            for index in 1..<configurations.count {
+                let other = canonical(configurations[index][key])
+                if other != first {
+                    throw .architectureMismatch(key: key, first: directories[0], firstValue: first, other: directories[index], otherValue: other)
+                }
+            }
+        }
+    }
+
+    /// Copies every non-weight file (configuration, tokenizer, sentence-transformers modules…) from
+    /// `source` to `destination`, following symlinks so that copies out of the Hugging Face cache hold the
+    /// bytes rather than links into its blobs.
+    static func copySupportFiles(from source: String, to destination: String) throws(ModelToolsError) {
+        let manager = FileManager.default
+        let entries: [String]
+        do {
+            entries = try manager.contentsOfDirectory(atPath: source)
+        } catch {
+            throw .writeFailed(path: destination, reason: "cannot list \(source): \(error.localizedDescription)")
+        }
+        for name in entries.sorted() where !name.hasPrefix(".") && !isWeightFile(name) {
+            let from = (source as NSString).appendingPathComponent(name)
+            let to = (destination as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: from, isDirectory: &isDirectory) else { continue }  // dangling link
+            do {
+                if isDirectory.boolValue {
+                    try manager.createDirectory(atPath: to, withIntermediateDirectories: true)
+                    try copySupportFiles(from: from, to: to)
+                } else {
+                    // Reading through the path follows any symlink; copyItem would copy the link itself.
+                    try Data(contentsOf: URL(fileURLWithPath: from), options: .alwaysMapped).write(to: URL(fileURLWithPath: to))
+                }
+            } catch let error as ModelToolsError {
+                throw error
+            } catch {
+                throw .writeFailed(path: to, reason: error.localizedDescription)
+            }
+        }
+    }
+
+    /// A comparable text for a JSON value (`absent` when missing).
+    private static func canonical(_ value: Any?) -> String {
+        guard let value, !(value is NSNull) else { return "absent" }
+        guard let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .fragmentsAllowed]) else {
+            return String(describing: value)
+        }
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+    }
+}

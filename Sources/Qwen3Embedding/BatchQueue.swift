@@ -1,0 +1,213 @@
+import Foundation
+import Kernels
+import Qwen3
+
+/// Errors raised by a `BatchQueue`.
+public enum BatchQueueError: Error, Equatable, Sendable {
+    /// The queue already holds its maximum number of pending requests; retry later.
+    case queueFull(limit: Int)
+    /// The caller's task was cancelled (for a server: the client went away) before its work ran.
+    case cancelled
+}
+
+/// A dynamic batching queue in front of one model: pending sequences from concurrent requests are
+/// packed into forward passes of at most `maxBatchTokens` tokens, first come first served.
+///
+/// Requests arrive already tokenised. Because the model's forward pass packs sequences without padding
+/// and each sequence attends only to itself, a sequence's result does not depend on its batch-mates:
+/// what a request gets back is bit-identical to `Embedder.embed` / `Reranker.score` for the same input.
+/// A request whose task is cancelled while its sequences wait is removed from the queue.
+public actor BatchQueue {
+    /// Runs one packed forward pass; returns one vector per sequence, in order.
+    public typealias Forward = @Sendable ([[Int]]) throws -> [[Float]]
+
+    private struct Pending {
+        let id: UInt64
+        let sequences: [[Int]]
+        var next = 0            // index of the first sequence not yet handed to a batch
+        var remaining: Int      // sequences whose results are still to come
+        var results: [[Float]]
+        let continuation: CheckedContinuation<[[Float]], any Error>
+    }
+
+    /// Token budget of one forward pass.
+    public let maxBatchTokens: Int
+    /// Largest number of requests waiting or running at once before `submit` fails with `queueFull`.
+    public let maxPendingRequests: Int
+    private let forward: Forward
+    private let observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)?
+    private var pending: [Pending] = []
+    private var nextID: UInt64 = 0
+    private var running = false
+
+    /// A queue over `forward`.
+    ///
+    /// - Parameter observer: called once per forward pass with its sequence and token counts (metrics).
+    public init(
+        maxBatchTokens: Int, maxPendingRequests: Int,
+        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
+        forward: @escaping Forward
+    ) {
+        self.maxBatchTokens = max(1, maxBatchTokens)
+        self.maxPendingRequests = max(1, maxPendingRequests)
+        self.observer = observer
+        self.forward = forward
+    }
+
+    /// Number of requests waiting or running.
+    public var depth: Int { pending.count }
+
+    /// Computes `forward` for `sequences`, batched with other requests' sequences; results in input order.
+    public func submit(_ sequences: [[Int]]) async throws -> [[Float]] {
+        if sequences.isEmpty { return [] }
+        guard pending.count < maxPendingRequests else { throw BatchQueueError.queueFull(limit: maxPendingRequests) }
+        if Task.isCancelled { throw BatchQueueError.cancelled }
+        let id = nextID
+        nextID += 1
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                pending.append(Pending(
+                    id: id, sequences: sequences, remaining: sequences.count,
+                    results: Array(repeating: [], count: sequences.count), continuation: continuation))
+                startIfIdle()
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
+    }
+
+    /// Drops a cancelled request's sequences that have not started; its caller gets `cancelled` now.
+    private func cancel(_ id: UInt64) {
+        guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
+        let request = pending.remove(at: index)
+        request.continuation.resume(throwing: BatchQueueError.cancelled)
+    }
+
+    private func startIfIdle() {
+        guard !running, !pending.isEmpty else { return }
+        running = true
+        Task { await self.drain() }
+    }
+
+    /// Runs batches until nothing is pending.
+    private func drain() async {
+        while let batch = takeBatch() {
+            let sequences = batch.map(\.sequence)
+            observer?(sequences.count, sequences.reduce(0) { $0 + $1.count })
+            let forward = self.forward
+            let outcome: Result<[[Float]], any Error>
+            do {
+                outcome = .success(try await InferenceExecutor.shared.run { try forward(sequences) })
+            } catch {
+                outcome = .failure(error)
+            }
+            deliver(outcome, to: batch)
+        }
+        running = false
+    }
+
+    /// The next forward pass: sequences in arrival order until the token budget is full (a single
+    /// sequence longer than the budget runs alone).
+    private func takeBatch() -> [(request: UInt64, index: Int, sequence: [Int])]? {
+        var batch: [(request: UInt64, index: Int, sequence: [Int])] = []
+        var tokens = 0
+        outer: for position in pending.indices {
+            while pending[position].next < pending[position].sequences.count {
+                let index = pending[position].next
+                let sequence = pending[position].sequences[index]
+                if !batch.isEmpty && tokens + sequence.count > maxBatchTokens { break outer }
+                batch.append((pending[position].id, index, sequence))
+                tokens += sequence.count
+                pending[position].next += 1
+            }
+        }
+        return batch.isEmpty ? nil : batch
+    }
+
+    private func deliver(_ outcome: Result<[[Float]], any Error>, to batch: [(request: UInt64, index: Int, sequence: [Int])]) {
+        for (offset, item) in batch.enumerated() {
+            // The request may have been cancelled and removed meanwhile: its results are dropped.
+            guard let position = pending.firstIndex(where: { $0.id == item.request }) else { continue }
+            switch outcome {
+            case .failure(let error):
+                let request = pending.remove(at: position)
+                request.continuation.resume(throwing: error)
+            case .success(let vectors):
+                pending[position].results[item.index] = vectors[offset]
+                pending[position].remaining -= 1
+                if pending[position].remaining == 0 {
+                    let request = pending.remove(at: position)
+                    request.continuation.resume(returning: request.results)
+                }
+            }
+        }
+    }
+}
+
+/// An `Embedder` behind a `BatchQueue`: same results as `Embedder.embed(tokenIDs:)`, batched across callers.
+public struct BatchedEmbedder: Sendable {
+    /// The embedder whose model and tokenizer are used.
+    public let embedder: Embedder
+    /// The queue in front of the model.
+    public let queue: BatchQueue
+
+    /// Wraps `embedder`; `observer` sees each forward pass (sequence count, token count).
+    public init(
+        _ embedder: Embedder, maxPendingRequests: Int,
+        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil
+    ) {
+        self.embedder = embedder
+        let model = embedder.model
+        queue = BatchQueue(maxBatchTokens: embedder.maxBatchTokens, maxPendingRequests: maxPendingRequests,
+                           observer: observer) { try model.lastHiddenStates(for: $0) }
+    }
+
+    /// Embeds token sequences (as `Embedder.tokenize` makes them), in order.
+    public func embed(tokenIDs sequences: [[Int]], dimensions: Int? = nil, normalize: Bool = true) async throws -> [[Float]] {
+        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
+        if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
+            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
+        }
+        let states = try await queue.submit(sequences)
+        return states.map { state in
+            var vector = dimensions.map { Array(state.prefix($0)) } ?? state
+            if normalize { VectorMath.l2Normalize(&vector) }
+            return vector
+        }
+    }
+}
+
+/// A `Reranker` behind a `BatchQueue`: same scores as `Reranker.score`, batched across callers.
+public struct BatchedReranker: Sendable {
+    /// The reranker whose model and prompt format are used.
+    public let reranker: Reranker
+    /// The queue in front of the model.
+    public let queue: BatchQueue
+
+    /// Wraps `reranker`; `observer` sees each forward pass (sequence count, token count).
+    public init(
+        _ reranker: Reranker, maxPendingRequests: Int,
+        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil
+    ) throws {
+        self.reranker = reranker
+        guard let yes = reranker.tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
+        guard let no = reranker.tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
+        let model = reranker.model
+        let rows = [no, yes]
+        queue = BatchQueue(maxBatchTokens: reranker.maxBatchTokens, maxPendingRequests: maxPendingRequests,
+                           observer: observer) { try model.lastTokenLogits(for: $0, vocabularyRows: rows) }
+    }
+
+    /// Scores prompts made by `Reranker.tokenize(query:document:instruction:)`, in order.
+    ///
+    /// - Parameter raw: return the logit difference `yes − no` instead of its sigmoid.
+    public func score(tokenIDs sequences: [[Int]], raw: Bool = false) async throws -> [Float] {
+        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
+        let logits = try await queue.submit(sequences)
+        return logits.map { pair in
+            // Same arithmetic as Reranker.score: sigmoid(yes − no) in double precision.
+            let difference = Double(pair[1]) - Double(pair[0])
+            return raw ? Float(difference) : Float(1 / (1 + exp(-difference)))
+        }
+    }
+}

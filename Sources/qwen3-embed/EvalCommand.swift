@@ -1,0 +1,101 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Qwen3Embedding
+
+/// `qwen3-embed eval`: MTEB-style evaluation of a model on task files, or a side-by-side comparison
+/// of earlier runs.
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model on MTEB-style task files, or compare earlier runs.",
+        discussion: """
+            Writes <output>/<task>.json (every metric, main score, timings), run.json (load time, peak RSS, \
+            texts/s, tokens/s) and summary.md (scores by task type; speed and memory). Embeddings are cached \
+            in <output>/cache (or --cache DIR), so an interrupted run resumes where it stopped.
+            Examples:
+              qwen3-embed eval --model /models/Qwen3-Embedding-0.6B --tasks tasks/*.json --output runs/0.6b
+              qwen3-embed eval --compare runs/0.6b runs/4b --output runs/comparison
+            """)
+
+    @Option(help: "Embedding model directory.")
+    var model: String?
+
+    @Option(help: "Reranker model directory: scores reranking candidates and rescores retrieval's top 100.")
+    var reranker: String?
+
+    @Option(parsing: .upToNextOption, help: "Task files (JSON), see tasks/.")
+    var tasks: [String] = []
+
+    @Option(help: "Output directory for results, run.json and summary.md.")
+    var output: String?
+
+    @Option(parsing: .upToNextOption, help: "Run directories to put side by side (prints the Markdown; also writes <output>/comparison.md).")
+    var compare: [String] = []
+
+    @Option(help: "Embedding cache directory (default <output>/cache).")
+    var cache: String?
+
+    @Flag(help: "Do not cache embeddings.")
+    var noCache = false
+
+    @Option(help: "Folder that task data paths resolve against, replacing each task file's data_root.")
+    var dataRoot: String?
+
+    @Option(help: "At most N items per task (pairs, queries, test texts per label): a quick run.")
+    var limit: Int?
+
+    @Option(help: "Matryoshka size (32…hidden) for every embedding.")
+    var dimensions: Int?
+
+    @Option(help: "Maximum tokens per input.")
+    var maxLength: Int = 8192
+
+    @Option(help: "Arithmetic: fp32 (exact, default), bf16, or auto.")
+    var precision: String = "fp32"
+
+    func validate() throws {
+        if compare.isEmpty {
+            guard model != nil else { throw ValidationError("--model is required (or use --compare DIR...)") }
+            guard !tasks.isEmpty else { throw ValidationError("--tasks needs at least one task file") }
+            guard output != nil else { throw ValidationError("--output is required") }
+        } else if model != nil || !tasks.isEmpty {
+            throw ValidationError("--compare reads earlier runs; it does not take --model or --tasks")
+        }
+        guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
+    }
+
+    func run() async throws {
+        if !compare.isEmpty { return try runComparison() }
+        guard let model, let output else { return }
+        let outputURL = URL(fileURLWithPath: output)
+        let configuration = EvaluationConfiguration(
+            modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit,
+            cacheDirectory: noCache ? nil : URL(fileURLWithPath: cache ?? outputURL.appendingPathComponent("cache").path),
+            dimensions: dimensions, maxLength: maxLength, precision: Precision(argument: precision) ?? .float32,
+            precisionName: precision)
+        let status = Progress(label: "eval", total: 0)
+        let report = try await EvaluationSession.run(
+            configuration,
+            progress: { label, done, total in Progress(label: label, total: total).update(done) },
+            note: { status.note($0) })
+        try report.write(to: outputURL)
+        for result in report.results {
+            print("\(result.task)\t\(result.type.rawValue)\t\(result.mainScoreName)\t\(String(format: "%.5f", result.mainScore))")
+        }
+        FileHandle.standardError.write(Data("wrote \(outputURL.appendingPathComponent("summary.md").path)\n".utf8))
+    }
+
+    private func runComparison() throws {
+        let runs = try compare.map { try RunReport.read(from: URL(fileURLWithPath: $0)) }
+        let markdown = MarkdownReport.render(runs)
+        if let output {
+            let directory = URL(fileURLWithPath: output)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data(markdown.utf8).write(to: directory.appendingPathComponent("comparison.md"))
+        }
+        print(markdown, terminator: "")
+    }
+}

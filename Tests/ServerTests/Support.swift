@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Qwen3Embedding
+import Server
+import ServiceLifecycle
+import Testing
+
+/// Fixture model directories.
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+    static let embedding = root.appendingPathComponent("tiny-qwen3-embedding").path
+    static let reranker = root.appendingPathComponent("tiny-qwen3-reranker").path
+    static let embedder: Embedder = try! Embedder(modelPath: embedding, maxLength: 64, maxBatchTokens: 256)
+    static let rerankerModel: Reranker = try! Reranker(modelPath: reranker, maxLength: 512, maxBatchTokens: 1024)
+}
+
+/// A server on a free loopback port, with an HTTP client to call it.
+struct TestServer {
+    let port: Int
+    let client: HTTPClient
+
+    struct Reply {
+        let status: Int
+        let headers: [(String, String)]
+        let body: Data
+        var json: Any { (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) ?? NSNull() }
+        var object: [String: Any] { json as? [String: Any] ?? [:] }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = []) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        request.headers.add(contentsOf: headers)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                     body: Data(buffer.readableBytesView))
+    }
+
+    func post(_ path: String, _ object: Any, headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.POST, path, body: try JSONSerialization.data(withJSONObject: object), headers: headers)
+    }
+
+    func get(_ path: String, headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.GET, path, headers: headers)
+    }
+
+    /// Starts a server with `configure` applied, runs `body`, then shuts the server down gracefully.
+    static func with(
+        embedder: Bool = true, reranker: Bool = true,
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (TestServer, ServiceGroup) async throws -> Void
+    ) async throws {
+        var configuration = ServerConfiguration(
+            embedder: embedder ? Fixtures.embedder : nil, embedderName: "tiny-embedding",
+            reranker: reranker ? Fixtures.rerankerModel : nil, rerankerName: "tiny-reranker")
+        configuration.port = 0
+        configure(&configuration)
+        var logger = Logger(label: "server-tests")
+        logger.logLevel = .warning
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let server = try EmbeddingServer(configuration: configuration, logger: logger) { port in
+            continuation.yield(port)
+        }
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            do {
+                try await body(TestServer(port: port, client: client), group)
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await client.shutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try await client.shutdown()
+    }
+}
+
+/// Decodes OpenAI's base64 little-endian float32 embedding.
+func decodeBase64Floats(_ text: String) -> [Float] {
+    guard let data = Data(base64Encoded: text) else { return [] }
+    return stride(from: 0, to: data.count, by: 4).map { offset in
+        var bits: UInt32 = 0
+        for byte in 0..<4 { bits |= UInt32(data[data.startIndex + offset + byte]) << (8 * byte) }
+        return Float(bitPattern: UInt32(littleEndian: bits))
+    }
+}
+
+func floats(_ value: Any?) -> [Float] {
+    (value as? [Any])?.compactMap { ($0 as? NSNumber)?.floatValue } ?? []
+}
