@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import Hub
 import Qwen3Embedding
 import Tokenizer
 
 /// Options every model command shares.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Path to a Hugging Face model directory (config.json, *.safetensors, tokenizer files).")
+    @Option(help: "A Hugging Face model directory (config.json, *.safetensors, tokenizer files) or a Hub id (Qwen/Qwen3-Embedding-0.6B[@revision]).")
     var model: String
 
     @Option(help: "Maximum tokens per input; longer inputs are truncated (the appended EOS is kept).")
@@ -13,6 +14,12 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast: bf16 inputs, fp32 accumulation), or auto (bf16 where the CPU has bf16 dot products).")
     var precision: String = "fp32"
+
+    /// The model directory: `--model` itself when it is a local path, else the snapshot of a Hub id
+    /// (`Org/Name[@revision]`) in the shared Hugging Face cache, downloaded if needed.
+    func modelDirectory() async throws -> String {
+        try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
+    }
 
     /// The parsed `--precision`.
     var resolvedPrecision: Precision { Precision(argument: precision) ?? .float32 }
@@ -62,7 +69,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let texts = try collectTexts(texts, input: input)
         let progress = Progress(label: "embedding", total: texts.count)
         progress.note("loading \(options.model)")
-        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
+        let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
         if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
             throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
         }
@@ -119,7 +126,7 @@ struct RerankCommand: AsyncParsableCommand {
         }
         let progress = Progress(label: "reranking", total: pairs.count)
         progress.note("loading \(options.model)")
-        let reranker = try Reranker(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
+        let reranker = try await Reranker(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: pairs.count, by: cliChunkSize) {
@@ -192,7 +199,7 @@ struct SimilarityCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
-        let embedder = try Embedder(modelPath: options.model, maxLength: options.maxLength, precision: options.resolvedPrecision)
+        let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
         let queryVector = try await embedder.embed([query], instruction: instruction, dimensions: dimensions)[0]
         let documentVectors = try await embedder.embed(documents, dimensions: dimensions)
         let scored = documentVectors.enumerated().map { index, vector in
