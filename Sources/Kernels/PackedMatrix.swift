@@ -239,9 +239,7 @@ enum PortableKernels {
                 case .bfloat16Pairs:
                     let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: UInt16.self) + (panelStart / 16) * k * 16)
                     for pair in 0..<(k / 2) {
-                        let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
-                        let even = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
-                        let odd = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
+                        let (even, odd) = widenedPair(panel, pair)
                         accumulator += SIMD16(repeating: x[2 * pair]) * even
                         accumulator += SIMD16(repeating: x[2 * pair + 1]) * odd
                     }
@@ -267,9 +265,7 @@ enum PortableKernels {
                 let x = input + row * k
                 var accumulator = SIMD16<Float>()
                 for pair in 0..<(k / 2) {
-                    let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
-                    let even = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
-                    let odd = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
+                    let (even, odd) = widenedPair(panel, pair)
                     accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair + 1])) * odd
                     accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair])) * even
                 }
@@ -278,5 +274,13 @@ enum PortableKernels {
             }
             panelStart += 16
         }
+    }
+
+    /// The 16 rows' two weights of one column pair of a bf16 pair panel, widened exactly to fp32
+    /// (the low half of each 32-bit word is the even column).
+    @inline(__always)
+    static func widenedPair(_ panel: UnsafeRawPointer, _ pair: Int) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
+        let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
+        return (unsafeBitCast(words &<< 16, to: SIMD16<Float>.self), unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self))
     }
 }

@@ -43,8 +43,7 @@ public final class Embedder: Sendable {
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
     ) throws {
-        let model = try Qwen3Model(directory: modelPath, precision: precision)
-        let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: modelPath))
+        let (model, tokenizer) = try loadModelDirectory(modelPath, precision: precision)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }
 
@@ -77,20 +76,14 @@ public final class Embedder: Sendable {
     public func embed(
         _ texts: [String], instruction: String? = nil, dimensions: Int? = nil, normalize: Bool = true
     ) async throws -> [[Float]] {
-        guard !texts.isEmpty else { throw EmbeddingError.emptyInput }
-        if let dimensions, !(32...self.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: self.dimensions)
-        }
+        try validate(inputCount: texts.count, dimensions: dimensions)  // fail before tokenizing
         let sequences = tokenize(texts, instruction: instruction)
         return try await embed(tokenIDs: sequences, dimensions: dimensions, normalize: normalize)
     }
 
     /// Embeds pre-tokenised inputs (ids are used as they are: no EOS is added, no truncation is done).
     public func embed(tokenIDs sequences: [[Int]], dimensions: Int? = nil, normalize: Bool = true) async throws -> [[Float]] {
-        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
-        if let dimensions, !(32...self.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: self.dimensions)
-        }
+        try validate(inputCount: sequences.count, dimensions: dimensions)
         let model = self.model
         var results = [[Float]](repeating: [], count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
@@ -104,4 +97,19 @@ public final class Embedder: Sendable {
         }
         return results
     }
+
+    /// The request checks shared by both `embed` entry points.
+    private func validate(inputCount: Int, dimensions: Int?) throws {
+        guard inputCount > 0 else { throw EmbeddingError.emptyInput }
+        if let dimensions, !(32...self.dimensions).contains(dimensions) {
+            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: self.dimensions)
+        }
+    }
+}
+
+/// Loads the decoder and the tokenizer of a Hugging Face model directory (shared by `Embedder` and `Reranker`).
+func loadModelDirectory(_ path: String, precision: Precision) throws -> (Qwen3Model, Tokenizer) {
+    let model = try Qwen3Model(directory: path, precision: precision)
+    let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
+    return (model, tokenizer)
 }

@@ -33,8 +33,7 @@ public final class Reranker: Sendable {
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
     ) throws {
-        let model = try Qwen3Model(directory: modelPath, precision: precision)
-        let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: modelPath))
+        let (model, tokenizer) = try loadModelDirectory(modelPath, precision: precision)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }
 

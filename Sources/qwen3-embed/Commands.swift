@@ -70,9 +70,6 @@ struct EmbedCommand: AsyncParsableCommand {
         let progress = Progress(label: "embedding", total: texts.count)
         progress.note("loading \(options.model)")
         let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
-        if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
-        }
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: texts.count, by: cliChunkSize) {
