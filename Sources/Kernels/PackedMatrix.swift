@@ -169,16 +169,6 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 }
 
-/// Which implementation a multiplication runs on.
-public enum KernelPath: String, Sendable {
-    /// AVX-512F fp32 FMA (C kernel).
-    case avx512 = "avx512-fp32"
-    /// AVX512-BF16 `vdpbf16ps` (C kernel).
-    case avx512BF16 = "avx512-bf16"
-    /// Plain Swift SIMD, for any CPU.
-    case portable
-}
-
 /// bf16 conversions matching PyTorch bit for bit.
 public enum BFloat16 {
     /// fp32 → bf16 with round-to-nearest-even; NaN becomes the quiet NaN 0x7FC0 (as `c10::BFloat16`).
