@@ -73,11 +73,24 @@ public final class Qwen3Model: Sendable {
         for row in rows where !(0..<configuration.vocabularySize).contains(row) {
             throw Qwen3Error.tokenOutOfRange(id: row, vocabularySize: configuration.vocabularySize)
         }
+        return try logits(of: head, rows: rows, for: sequences)
+    }
+
+    /// Classification-head logits at the last token of each sequence, one per label of
+    /// `weights.classifier` (a llama.cpp reranker GGUF's `cls_out`).
+    public func lastTokenClassifierLogits(for sequences: [[Int]]) throws -> [[Float]] {
+        guard let classifier = weights.classifier else {
+            throw Qwen3Error.missingTensor(name: "cls_out.weight", directory: "the model (it has no classification head)")
+        }
+        return try logits(of: classifier.rows, rows: Array(0..<classifier.rows.rowCount), for: sequences)
+    }
+
+    private func logits(of head: WeightRows, rows: [Int], for sequences: [[Int]]) throws -> [[Float]] {
         let hidden = configuration.hiddenSize
         var headRows = [Float](repeating: 0, count: rows.count * hidden)
         headRows.withUnsafeMutableBufferPointer { buffer in
             for (index, row) in rows.enumerated() {
-                head.copyElements(from: row * hidden, count: hidden, into: buffer.baseAddress! + index * hidden)
+                head.copyRow(row, into: buffer.baseAddress! + index * hidden)
             }
         }
         let states = try lastHiddenStates(for: sequences)
@@ -139,7 +152,7 @@ public final class Qwen3Model: Sendable {
 
         // Token embedding: rows converted from the file dtype as they are gathered.
         for (row, token) in tokens.enumerated() {
-            weights.tokenEmbedding.copyElements(from: token * hidden, count: hidden, into: residual.pointer + row * hidden)
+            weights.tokenEmbedding.copyRow(token, into: residual.pointer + row * hidden)
         }
 
         for layer in weights.layers {
@@ -180,7 +193,7 @@ public final class Qwen3Model: Sendable {
         }
     }
 
-    private func linear(_ input: Scratch, _ rows: Int, _ weight: PackedMatrix, into output: Scratch) {
+    private func linear(_ input: Scratch, _ rows: Int, _ weight: any LinearLayer, into output: Scratch) {
         weight.multiply(input.pointer, rows: rows, into: output.pointer, precision: precision, features: features, pool: pool)
     }
 

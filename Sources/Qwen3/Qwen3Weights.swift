@@ -22,19 +22,33 @@ func pack(_ tensors: [Tensor], precision: Precision) -> PackedMatrix {
             tensor.copyElements(from: tensorRow * columns, count: columns, into: destination)
         }
     }
-    tensors.forEach(releasePages)
+    tensors.forEach { releasePages(of: $0.data) }
     return packed
 }
 
-/// Drops the resident pages that lie wholly inside the tensor's bytes (they are re-read from the file
-/// if ever touched again, which the packed model never does).
-private func releasePages(of tensor: Tensor) {
-    guard let base = tensor.data.baseAddress, tensor.data.count > 0 else { return }
+/// Drops the resident pages that lie wholly inside `bytes` of a mapped file (they are re-read from the
+/// file if ever touched again, which the packed model never does).
+func releasePages(of bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
     let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     let start = (Int(bitPattern: base) + pageSize - 1) / pageSize * pageSize
-    let end = (Int(bitPattern: base) + tensor.data.count) / pageSize * pageSize
+    let end = (Int(bitPattern: base) + bytes.count) / pageSize * pageSize
     guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
     _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
+}
+
+/// A classification head: one row per label, applied to the final-norm state of the last token.
+public struct Qwen3Classifier: Sendable {
+    /// `labels.count × hidden`.
+    public let rows: WeightRows
+    /// The label of each row (llama.cpp writes `["yes", "no"]` for Qwen3 rerankers).
+    public let labels: [String]
+
+    /// A head with one row per label.
+    public init(rows: WeightRows, labels: [String]) {
+        self.rows = rows
+        self.labels = labels
+    }
 }
 
 /// The weights of one decoder layer.
@@ -42,9 +56,9 @@ public struct Qwen3LayerWeights: Sendable {
     /// RMSNorm before attention.
     public let inputNorm: [Float]
     /// Query, key and value projections stacked: `(heads + 2·kvHeads)·headDim × hidden`.
-    public let queryKeyValueProjection: PackedMatrix
+    public let queryKeyValueProjection: any LinearLayer
     /// Output projection, `hidden × (heads·headDim)`.
-    public let outputProjection: PackedMatrix
+    public let outputProjection: any LinearLayer
     /// Per-head RMSNorm of queries (`headDim`).
     public let queryNorm: [Float]
     /// Per-head RMSNorm of keys (`headDim`).
@@ -52,24 +66,53 @@ public struct Qwen3LayerWeights: Sendable {
     /// RMSNorm before the MLP.
     public let postAttentionNorm: [Float]
     /// SwiGLU gate and up projections stacked: `2·intermediate × hidden`.
-    public let gateUpProjection: PackedMatrix
+    public let gateUpProjection: any LinearLayer
     /// MLP down projection, `hidden × intermediate`.
-    public let downProjection: PackedMatrix
+    public let downProjection: any LinearLayer
+
+    /// A layer from its parts.
+    public init(
+        inputNorm: [Float], queryKeyValueProjection: any LinearLayer, outputProjection: any LinearLayer,
+        queryNorm: [Float], keyNorm: [Float], postAttentionNorm: [Float], gateUpProjection: any LinearLayer,
+        downProjection: any LinearLayer
+    ) {
+        self.inputNorm = inputNorm
+        self.queryKeyValueProjection = queryKeyValueProjection
+        self.outputProjection = outputProjection
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
+        self.postAttentionNorm = postAttentionNorm
+        self.gateUpProjection = gateUpProjection
+        self.downProjection = downProjection
+    }
 }
 
 /// All weights of a Qwen3 model, bound by name from a safetensors checkpoint and checked against the
 /// configuration's shapes.
 public struct Qwen3Weights: Sendable {
-    /// The token embedding table, `vocab × hidden`, left memory-mapped in its file dtype; rows are
+    /// The token embedding table, `vocab × hidden`, left memory-mapped in its file encoding; rows are
     /// converted on demand.
-    public let tokenEmbedding: Tensor
+    public let tokenEmbedding: WeightRows
     /// Decoder layers in order.
     public let layers: [Qwen3LayerWeights]
     /// The final RMSNorm.
     public let finalNorm: [Float]
     /// The LM head (`vocab × hidden`): a separate `lm_head.weight`, or the embedding table when tied.
     /// Only individual rows are ever read from it.
-    public let languageModelHead: Tensor?
+    public let languageModelHead: WeightRows?
+    /// A classification head that replaces the LM head in reranker GGUFs converted by llama.cpp:
+    /// `cls_out` holds just the LM-head rows of its labels (`["yes", "no"]`).
+    public let classifier: Qwen3Classifier?
+
+    /// Weights assembled by a loader (see the safetensors and GGUF initialisers).
+    public init(tokenEmbedding: WeightRows, layers: [Qwen3LayerWeights], finalNorm: [Float],
+                languageModelHead: WeightRows?, classifier: Qwen3Classifier?) {
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.languageModelHead = languageModelHead
+        self.classifier = classifier
+    }
 
     /// Binds and packs the weights of `checkpoint` for `configuration` at `precision`. Accepts names with and without the
     /// `model.` prefix (embedding checkpoints were saved from the bare model).
@@ -85,7 +128,8 @@ public struct Qwen3Weights: Sendable {
         let hidden = c.hiddenSize
         let queryWidth = c.attentionHeads * c.headDimension
         let keyValueWidth = c.keyValueHeads * c.headDimension
-        tokenEmbedding = try require("embed_tokens.weight", [c.vocabularySize, hidden])
+        let embedding = try require("embed_tokens.weight", [c.vocabularySize, hidden])
+        tokenEmbedding = WeightRows(tensor: embedding)
         var layers: [Qwen3LayerWeights] = []
         layers.reserveCapacity(c.layerCount)
         for index in 0..<c.layerCount {
@@ -111,11 +155,13 @@ public struct Qwen3Weights: Sendable {
         self.layers = layers
         finalNorm = try require("norm.weight", [hidden]).floats()
         if checkpoint.tensor(named: "lm_head.weight") != nil {
-            languageModelHead = try checkpoint.requireTensor(named: "lm_head.weight", shape: [c.vocabularySize, hidden])
+            languageModelHead = WeightRows(
+                tensor: try checkpoint.requireTensor(named: "lm_head.weight", shape: [c.vocabularySize, hidden]))
         } else if c.tieWordEmbeddings {
             languageModelHead = tokenEmbedding
         } else {
             languageModelHead = nil
         }
+        classifier = nil
     }
 }
