@@ -12,9 +12,18 @@
 #include <immintrin.h>
 
 #define QK_ROWS 12
+// Weight lines (64 bytes: one column pair of a panel) fetched ahead of use.
+#define QK_PREFETCH_PAIRS 8
 #define QK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define QK_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #define QK_INLINE static inline __attribute__((always_inline))
+
+// Rows per register tile: at most QK_ROWS, spread evenly (16 rows run as 8 + 8, not 12 + 4, so no
+// tile is left with too few rows to hide the weight loads).
+static inline int64_t balanced_tile(int64_t m) {
+    const int64_t tiles = (m + QK_ROWS - 1) / QK_ROWS;
+    return tiles > 0 ? (m + tiles - 1) / tiles : QK_ROWS;
+}
 
 static inline __mmask16 column_mask(int64_t remaining) {
     if (remaining >= 16) return (__mmask16)0xFFFF;
@@ -32,6 +41,8 @@ QK_INLINE QK_AVX512 void block_f32_bf16w(const float *x, int64_t k, const uint16
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     const int64_t pairs = k / 2;
     for (int64_t p = 0; p < pairs; p++) {
+        _mm_prefetch((const char *)(p0 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
         __m512i w0 = _mm512_loadu_si512((const void *)(p0 + p * 32));
         __m512i w1 = _mm512_loadu_si512((const void *)(p1 + p * 32));
         // bf16 → fp32 is exact: the low half of each 32-bit lane is column 2p, the high half 2p+1.
@@ -63,8 +74,9 @@ QK_INLINE QK_AVX512 void block_f32_bf16w(const float *x, int64_t k, const uint16
 QK_AVX512 void qk_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint16_t *panels,
                                         int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = (k / 2) * 32;
-    for (int64_t row = 0; row < m; row += QK_ROWS) {
-        const int rows = (int)(m - row < QK_ROWS ? m - row : QK_ROWS);
+    const int64_t tile = balanced_tile(m);
+    for (int64_t row = 0; row < m; row += tile) {
+        const int rows = (int)(m - row < tile ? m - row : tile);
         for (int64_t column = n_begin; column < n_end; column += 32) {
             const uint16_t *p0 = panels + (column / 16) * panel_size;
             const uint16_t *p1 = p0 + panel_size;
@@ -84,6 +96,8 @@ QK_INLINE QK_AVX512 void block_f32_f32w(const float *x, int64_t k, const float *
     __m512 acc0[QK_ROWS], acc1[QK_ROWS];
     for (int r = 0; r < rows; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
     for (int64_t c = 0; c < k; c++) {
+        _mm_prefetch((const char *)(p0 + (c + QK_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (c + QK_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
         __m512 w0 = _mm512_loadu_ps(p0 + c * 16);
         __m512 w1 = _mm512_loadu_ps(p1 + c * 16);
         for (int r = 0; r < rows; r++) {
@@ -101,8 +115,9 @@ QK_INLINE QK_AVX512 void block_f32_f32w(const float *x, int64_t k, const float *
 QK_AVX512 void qk_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
                                        int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = k * 16;
-    for (int64_t row = 0; row < m; row += QK_ROWS) {
-        const int rows = (int)(m - row < QK_ROWS ? m - row : QK_ROWS);
+    const int64_t tile = balanced_tile(m);
+    for (int64_t row = 0; row < m; row += tile) {
+        const int rows = (int)(m - row < tile ? m - row : tile);
         for (int64_t column = n_begin; column < n_end; column += 32) {
             const float *p0 = panels + (column / 16) * panel_size;
             const float *p1 = p0 + panel_size;
@@ -123,6 +138,10 @@ QK_INLINE QK_AVX512BF16 void block_bf16(const uint16_t *x, int64_t k, const uint
     for (int r = 0; r < rows; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
     const int64_t pairs = k / 2;
     for (int64_t p = 0; p < pairs; p++) {
+        // Weights stream from memory once per row tile: fetch a few lines ahead so the loads overlap
+        // the dot products (prefetches past the panel's end are harmless).
+        _mm_prefetch((const char *)(p0 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
         __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(p0 + p * 32));
         __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(p1 + p * 32));
         for (int r = 0; r < rows; r++) {
@@ -142,8 +161,9 @@ QK_INLINE QK_AVX512BF16 void block_bf16(const uint16_t *x, int64_t k, const uint
 QK_AVX512BF16 void qk_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
                                            int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = (k / 2) * 32;
-    for (int64_t row = 0; row < m; row += QK_ROWS) {
-        const int rows = (int)(m - row < QK_ROWS ? m - row : QK_ROWS);
+    const int64_t tile = balanced_tile(m);
+    for (int64_t row = 0; row < m; row += tile) {
+        const int rows = (int)(m - row < tile ? m - row : tile);
         for (int64_t column = n_begin; column < n_end; column += 32) {
             const uint16_t *p0 = panels + (column / 16) * panel_size;
             const uint16_t *p1 = p0 + panel_size;

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Row-wise operations of a transformer layer, written to match PyTorch's fp32 results.
@@ -36,6 +37,27 @@ public enum VectorMath {
         for i in 0..<count {
             let g = gate[i]
             gate[i] = g / (1 + exp(-g)) * up[i]
+        }
+    }
+
+    /// `gate ← silu(gate) * up` with the exponentials computed 16 at a time by the AVX-512 kernel
+    /// (the scalar `exp` call per element was a visible share of a short query's time). Falls back to
+    /// `swiGLU(gate:up:count:)` without AVX-512.
+    public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int, features: CPUFeatures) {
+        guard features.hasAVX512 else { return swiGLU(gate: gate, up: up, count: count) }
+        let chunk = 512
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
+            let exponentials = buffer.baseAddress!
+            var start = 0
+            while start < count {
+                let length = min(chunk, count - start)
+                for i in 0..<length { exponentials[i] = -gate[start + i] }
+                qk_exp_avx512(exponentials, exponentials, Int64(length))
+                for i in 0..<length {
+                    gate[start + i] = gate[start + i] / (1 + exponentials[i]) * up[start + i]
+                }
+                start += length
+            }
         }
     }
 

@@ -155,7 +155,10 @@ public final class Qwen3Model: Sendable {
             weights.tokenEmbedding.copyRow(token, into: residual.pointer + row * hidden)
         }
 
-        for layer in weights.layers {
+        // Rows still carried through the layers: every token until the last layer's attention, then
+        // only each sequence's last token (nothing else reaches the output).
+        var rows = count
+        for (layerIndex, layer) in weights.layers.enumerated() {
             // Attention block: one fused projection gives each token's row [q | k | v].
             rmsNormRows(residual, layer.inputNorm, width: hidden, rows: count, epsilon: epsilon, into: normed)
             linear(normed, count, layer.queryKeyValueProjection, into: queryKeyValue)
@@ -169,21 +172,33 @@ public final class Qwen3Model: Sendable {
                 segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
                 headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
                 features: features, pool: pool)
-            linear(attention, count, layer.outputProjection, into: projected)
-            addRows(projected, to: residual, width: hidden, rows: count)
+            if layerIndex == weights.layers.count - 1 {
+                // Move each sequence's last row to the front (row i ≤ its source row, so in order no
+                // source is overwritten before it is read); the kernels are row-independent, so the
+                // results are bitwise those of the full computation.
+                for (index, segment) in segments.enumerated() {
+                    let source = segment.start + segment.length - 1
+                    guard source != index else { continue }
+                    (attention.pointer + index * queryWidth).update(from: attention.pointer + source * queryWidth, count: queryWidth)
+                    (residual.pointer + index * hidden).update(from: residual.pointer + source * hidden, count: hidden)
+                }
+                rows = segments.count
+            }
+            linear(attention, rows, layer.outputProjection, into: projected)
+            addRows(projected, to: residual, width: hidden, rows: rows)
 
             // MLP block: one fused projection gives each token's row [gate | up].
-            rmsNormRows(residual, layer.postAttentionNorm, width: hidden, rows: count, epsilon: epsilon, into: normed)
-            linear(normed, count, layer.gateUpProjection, into: gateUp)
-            swiGLU(gateUp, width: c.intermediateSize, rows: count, into: activated)
-            linear(activated, count, layer.downProjection, into: projected)
-            addRows(projected, to: residual, width: hidden, rows: count)
+            rmsNormRows(residual, layer.postAttentionNorm, width: hidden, rows: rows, epsilon: epsilon, into: normed)
+            linear(normed, rows, layer.gateUpProjection, into: gateUp)
+            swiGLU(gateUp, width: c.intermediateSize, rows: rows, into: activated)
+            linear(activated, rows, layer.downProjection, into: projected)
+            addRows(projected, to: residual, width: hidden, rows: rows)
         }
 
-        // Final norm, only where it is read: the last token of each sequence.
-        return segments.map { segment in
+        // Final norm, only where it is read: the last token of each sequence (now row i for sequence i).
+        return segments.indices.map { index in
             var output = [Float](repeating: 0, count: hidden)
-            let last = residual.pointer + (segment.start + segment.length - 1) * hidden
+            let last = residual.pointer + index * hidden
             weights.finalNorm.withUnsafeBufferPointer { norm in
                 output.withUnsafeMutableBufferPointer { output in
                     VectorMath.rmsNorm(last, weight: norm.baseAddress!, count: hidden, epsilon: epsilon, into: output.baseAddress!)
@@ -202,7 +217,7 @@ public final class Qwen3Model: Sendable {
         pool.run(tasks: rows) { row in
             let out = output.pointer + row * width
             out.update(from: gateUp.pointer + row * 2 * width, count: width)
-            VectorMath.swiGLU(gate: out, up: gateUp.pointer + row * 2 * width + width, count: width)
+            VectorMath.swiGLU(gate: out, up: gateUp.pointer + row * 2 * width + width, count: width, features: features)
         }
     }
 
