@@ -3,7 +3,8 @@
 
 Run through `run.sh` (it creates the private virtualenv and builds our binary). Subcommands:
 
-  prepare   make the random-weight model (HF dir, bf16 safetensors) and its GGUF F16, verify them
+  prepare   make the random-weight model (HF dir, bf16 safetensors), its GGUF F16 (gguf package) and
+            Q8_0 / Q4_K_M GGUFs (our `qwen3-embed quantize`), verify them
   all       prepare + measure every engine on every workload, print/write the table
   engine    (internal) measure one peer engine on one workload in a fresh process, print one JSON object
 
@@ -328,7 +329,7 @@ def llama_batch_tokens(batch: int, seq_len: int) -> int:
     return max(seq_len, min(batch * seq_len, (cap // seq_len) * seq_len), 32)
 
 
-def run_llama(gguf_path, batch, seq_len, threads, iterations, warmup):
+def run_llama(gguf_path, batch, seq_len, threads, iterations, warmup, label="F16"):
     import llama_cpp
     ids = splitmix_ids(batch, seq_len)
     tokens = batch * seq_len
@@ -340,7 +341,7 @@ def run_llama(gguf_path, batch, seq_len, threads, iterations, warmup):
         t = time.perf_counter()
         llama_embed_ids(llm, ids)
         lat.append((time.perf_counter() - t) * 1000)
-    return summarise(lat, tokens, f"llama.cpp (llama-cpp-python {llama_cpp.__version__}, F16)", "f16",
+    return summarise(lat, tokens, f"llama.cpp (llama-cpp-python {llama_cpp.__version__}, {label})", label.lower(),
                      threads, batch, seq_len, {"n_batch": n_batch, "n_ubatch": n_batch})
 
 
@@ -416,13 +417,35 @@ def ratio(a, b):
 
 
 ENGINES = [("ours-fp32", "ours fp32"), ("ours-bf16", "ours bf16"), ("torch-fp32", "PyTorch fp32"),
-           ("torch-bf16", "PyTorch bf16"), ("llama-f16", "llama.cpp F16")]
+           ("torch-bf16", "PyTorch bf16"), ("llama-f16", "llama.cpp F16"),
+           ("ours-q8_0", "ours Q8_0"), ("llama-q8_0", "llama.cpp Q8_0"),
+           ("ours-q4_k_m", "ours Q4_K_M"), ("llama-q4_k_m", "llama.cpp Q4_K_M")]
+
+# Quantized GGUF files written by OUR `qwen3-embed quantize` from the same HF model; both engines run
+# the very same file.
+QUANT_TYPES = {"q8_0": "Q8_0", "q4_k_m": "Q4_K_M"}
+
+
+def quant_path(model_dir: Path, kind: str) -> Path:
+    return model_dir.with_suffix(f".{kind}.gguf")
+
+
+def make_quantized(binary: str, model_dir: Path):
+    for kind in QUANT_TYPES:
+        path = quant_path(model_dir, kind)
+        if path.exists():
+            log(f"quantize: reusing {path}")
+            continue
+        cmd = [binary, "quantize", "--model", str(model_dir), "--type", kind, "--output", str(path)]
+        log("  $ " + " ".join(cmd))
+        subprocess.run(cmd, check=True)
 
 
 def markdown_table(results):
     lines = []
-    head = "| workload | " + " | ".join(label for _, label in ENGINES) + \
-           " | ours fp32 / PT fp32 | ours bf16 / PT bf16 | ours best / llama.cpp |"
+    head = ("| workload | " + " | ".join(label for _, label in ENGINES) +
+            " | ours fp32 / PT fp32 | ours bf16 / PT bf16 | ours best / llama.cpp F16 | ours Q8_0 / llama Q8_0"
+            " | ours Q8_0 / PT bf16 | ours Q4_K_M / llama Q4_K_M |")
     lines.append(head)
     lines.append("|" + "---|" * (head.count("|") - 1))
     for name, *_ in WORKLOADS:
@@ -432,7 +455,10 @@ def markdown_table(results):
         ours = [o for o in ours if o is not None]
         best = max(ours, key=lambda r: r["tokens_per_second"]) if ours else None
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio(row.get('ours-fp32'), row.get('torch-fp32'))}"
-                     f" | {ratio(row.get('ours-bf16'), row.get('torch-bf16'))} | {ratio(best, row.get('llama-f16'))} |")
+                     f" | {ratio(row.get('ours-bf16'), row.get('torch-bf16'))} | {ratio(best, row.get('llama-f16'))}"
+                     f" | {ratio(row.get('ours-q8_0'), row.get('llama-q8_0'))}"
+                     f" | {ratio(row.get('ours-q8_0'), row.get('torch-bf16'))}"
+                     f" | {ratio(row.get('ours-q4_k_m'), row.get('llama-q4_k_m'))} |")
     return "\n".join(lines)
 
 
@@ -510,6 +536,10 @@ def main():
         elif args.engine == "llama-f16":
             r = run_llama(model_dir.with_suffix(".f16.gguf"), args.batch, args.seq_len, args.threads,
                           args.iterations, args.warmup)
+        elif args.engine.startswith("llama-") and args.engine[6:] in QUANT_TYPES:
+            kind = args.engine[6:]
+            r = run_llama(quant_path(model_dir, kind), args.batch, args.seq_len, args.threads,
+                          args.iterations, args.warmup, QUANT_TYPES[kind])
         else:
             raise SystemExit(f"unknown engine {args.engine}")
         print(json.dumps(r))
@@ -520,6 +550,7 @@ def main():
     make_hf_model(model_dir)
     make_gguf(model_dir, gguf_path)
     cos = verify(model_dir, gguf_path, args.threads)
+    make_quantized(args.binary, model_dir)
     if args.cmd == "prepare":
         return
 
@@ -544,7 +575,11 @@ def main():
         for engine in engines:
             log(f"[{time.strftime('%H:%M:%S')}] {name}: {engine} (load {os.getloadavg()[0]:.2f})")
             try:
-                if engine.startswith("ours-"):
+                if engine.startswith("ours-") and engine[5:] in QUANT_TYPES:
+                    # precision applies to F16/BF16 tensors only; the quantized ones run integer kernels.
+                    r = run_ours(args.binary, quant_path(model_dir, engine[5:]), "bf16", batch, seq_len,
+                                 args.threads, iterations)
+                elif engine.startswith("ours-"):
                     r = run_ours(args.binary, model_dir, engine.split("-")[1], batch, seq_len, args.threads, iterations)
                 else:
                     r = run_engine_subprocess([engine, "--model-dir", str(model_dir), "--batch", str(batch),

@@ -26,8 +26,7 @@ public final class Reranker: Sendable {
     public let maxBatchTokens: Int
     private let prefixIDs: [Int]
     private let suffixIDs: [Int]
-    private let yesID: Int
-    private let noID: Int
+    private let head: ScoreHead
 
     /// Loads a Hugging Face model directory; `precision` as for `Embedder`.
     public convenience init(
@@ -39,8 +38,7 @@ public final class Reranker: Sendable {
 
     /// A reranker over an already-loaded model and tokenizer.
     public init(model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
-        guard let yes = tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
-        guard let no = tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
+        head = try ScoreHead(model: model, tokenizer: tokenizer)
         prefixIDs = tokenizer.encode(Prompts.rerankerPrefix, addSpecialTokens: false)
         suffixIDs = tokenizer.encode(Prompts.rerankerSuffix, addSpecialTokens: false)
         let limit = min(maxLength, model.configuration.maxPositionEmbeddings)
@@ -50,8 +48,6 @@ public final class Reranker: Sendable {
         self.tokenizer = tokenizer
         self.maxLength = limit
         self.maxBatchTokens = max(1, maxBatchTokens)
-        yesID = yes
-        noID = no
     }
 
     /// The token ids of the prompt for one pair: prefix, the body truncated to fit, suffix.
@@ -76,19 +72,48 @@ public final class Reranker: Sendable {
         guard !pairs.isEmpty else { throw EmbeddingError.emptyInput }
         let sequences = pairs.map { tokenize(query: $0.query, document: $0.document, instruction: instruction) }
         let model = self.model
-        let rows = [noID, yesID]
+        let head = self.head
         var scores = [Float](repeating: 0, count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
             let slice = batch.map { sequences[$0] }
-            let logits = try await InferenceExecutor.shared.run {
-                try model.lastTokenLogits(for: slice, vocabularyRows: rows)
-            }
-            for (index, pair) in zip(batch, logits) {
+            let logits = try await InferenceExecutor.shared.run { try head.logits(model, slice) }
+            for (index, values) in zip(batch, logits) {
                 // exp(log_softmax([no, yes])[1]) == sigmoid(yes − no)
-                let difference = Double(pair[1]) - Double(pair[0])
+                let difference = Double(values[head.yes]) - Double(values[head.no])
                 scores[index] = Float(1 / (1 + exp(-difference)))
             }
         }
         return scores
+    }
+}
+
+/// Where the "yes" and "no" logits come from: two rows of the LM head (Hugging Face checkpoints), or the
+/// classification head llama.cpp's converter writes for Qwen3 rerankers (`cls.output`, labelled
+/// `["yes", "no"]`), which holds exactly those two rows.
+private struct ScoreHead: Sendable {
+    /// Index of the "yes" logit in what `logits` returns.
+    let yes: Int
+    /// Index of the "no" logit.
+    let no: Int
+    private let vocabularyRows: [Int]?
+
+    init(model: Qwen3Model, tokenizer: Tokenizer) throws {
+        if let classifier = model.weights.classifier {
+            guard let yes = classifier.labels.firstIndex(of: "yes"), let no = classifier.labels.firstIndex(of: "no") else {
+                throw EmbeddingError.missingToken("yes/no (classifier labels are \(classifier.labels))")
+            }
+            (self.yes, self.no, vocabularyRows) = (yes, no, nil)
+        } else {
+            guard let yes = tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
+            guard let no = tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
+            (self.yes, self.no, vocabularyRows) = (1, 0, [no, yes])
+        }
+    }
+
+    func logits(_ model: Qwen3Model, _ sequences: [[Int]]) throws -> [[Float]] {
+        if let vocabularyRows {
+            return try model.lastTokenLogits(for: sequences, vocabularyRows: vocabularyRows)
+        }
+        return try model.lastTokenClassifierLogits(for: sequences)
     }
 }
