@@ -128,9 +128,13 @@ def build_model() -> dict[str, int]:
     )
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config)
-    # std 0.06 keeps activations in the range real checkpoints have (a 256-wide row of N(0, 0.06)
-    # weights roughly preserves the scale of its input), so quantization error is representative.
-    randomize(model, seed=3, std=0.06)
+    # Random Gaussian weights have none of the structure that makes trained models robust to
+    # quantization; with std 0.06 llama.cpp's own Q4_K_M file only reached cosine 0.88 against fp32,
+    # 0.96 with 0.02. At 0.01 llama.cpp reaches Q8_0 0.9998 / Q4_K_M 0.983 (figures printed by
+    # make_gguf_fixtures.py), close to what the real Qwen3-Embedding checkpoints show, so the issue's
+    # bars (0.999 / 0.98) measure our runtime rather than the fixture. Exact-mode parity is tested on the
+    # other two fixtures, whose larger weights make every step of the math move the result.
+    randomize(model, seed=3, std=0.01)
     model = model.to(torch.bfloat16)
     model.save_pretrained(MODEL_DIR, max_shard_size="1GB")
     return special_ids
