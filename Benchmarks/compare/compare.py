@@ -550,11 +550,12 @@ def main():
     make_hf_model(model_dir)
     make_gguf(model_dir, gguf_path)
     cos = verify(model_dir, gguf_path, args.threads)
-    make_quantized(args.binary, model_dir)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if any(e.split("-", 1)[1] in QUANT_TYPES for e in engines):
+        make_quantized(args.binary, model_dir)
     if args.cmd == "prepare":
         return
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     workloads = [WORKLOADS[int(i)] for i in args.workloads.split(",")]
     if args.max_iterations > 0:
         workloads = [(n, b, l, min(it, args.max_iterations), w) for n, b, l, it, w in workloads]

@@ -26,6 +26,8 @@ public enum KernelPath: String, Sendable {
     case avx512 = "avx512-fp32"
     /// AVX512-BF16 `vdpbf16ps` (C kernel).
     case avx512BF16 = "avx512-bf16"
+    /// Intel AMX-BF16 tiles, `tdpbf16ps` (C kernel).
+    case amxBF16 = "amx-bf16"
     /// AVX512-VNNI `vpdpbusd` integer dot products on ggml-quantized weights (C kernel).
     case avx512VNNI = "avx512-vnni-int8"
     /// Plain Swift SIMD, for any CPU.

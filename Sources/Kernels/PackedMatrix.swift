@@ -107,6 +107,7 @@ public final class PackedMatrix: @unchecked Sendable {
         case (.bfloat16Pairs, .float32):
             return features.hasAVX512 ? .avx512 : .portable
         case (.bfloat16Pairs, .bfloat16):
+            if features.contains([.amxTile, .amxBF16]) && columns % 32 == 0 && AMX.isPermitted { return .amxBF16 }
             return features.hasAVX512 && features.contains(.avx512bf16) ? .avx512BF16 : .portable
         }
     }
@@ -152,6 +153,10 @@ public final class PackedMatrix: @unchecked Sendable {
                 qk_gemm_f32_bf16w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
                                          storage.assumingMemoryBound(to: UInt16.self),
                                          Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.amxBF16, _):
+                qk_gemm_bf16_amx(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
+                                 storage.assumingMemoryBound(to: UInt16.self),
+                                 Int64(columnStart), Int64(columnEnd), out, Int64(rows))
             case (.avx512BF16, _):
                 qk_gemm_bf16_avx512bf16(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
                                         storage.assumingMemoryBound(to: UInt16.self),
@@ -167,6 +172,12 @@ public final class PackedMatrix: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Intel AMX state for this process.
+enum AMX {
+    /// Linux hands out AMX tile data only on request (arch_prctl); asked once, on first use.
+    static let isPermitted: Bool = qk_request_amx_permission() == 1
 }
 
 /// bf16 conversions matching PyTorch bit for bit.

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "CKernelsAMX.h"
 
 #ifdef __cplusplus
 extern "C" {
