@@ -72,7 +72,7 @@ let package = Package(
         ),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"]),
         .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["Qwen3Embedding", "Qwen3", "ModelFormats", "Tokenizer"]),
         .testTarget(
             name: "ServerTests",

@@ -30,6 +30,8 @@ public enum KernelPath: String, Sendable {
     case amxBF16 = "amx-bf16"
     /// AVX512-VNNI `vpdpbusd` integer dot products on ggml-quantized weights (C kernel).
     case avx512VNNI = "avx512-vnni-int8"
+    /// AVX-VNNI 256-bit `vpdpbusd` on ggml-quantized weights, for CPUs without AVX-512 (C kernel).
+    case avxVNNI = "avx-vnni-int8"
     /// Plain Swift SIMD, for any CPU.
     case portable
 }

@@ -18,6 +18,13 @@ public enum ModelFormatError: Error, LocalizedError, Equatable {
     case invalidIndex(path: String, reason: String)
     /// The directory holds no safetensors checkpoint.
     case noCheckpoint(directory: String)
+    /// A well-formed file of a kind or version this engine does not read (GGUF v1, big-endian GGUF).
+    case unsupportedFile(path: String, reason: String)
+    /// A tensor of a known ggml type that this engine cannot dequantize or run (IQ2_XXS, TQ1_0…). The
+    /// file itself is valid; only using the tensor fails.
+    case unsupportedTensorType(path: String, tensor: String, type: String)
+    /// A GGUF metadata value is missing or has the wrong type or an invalid value.
+    case invalidMetadata(path: String, key: String, reason: String)
 
     /// A one-line description naming the file and tensor.
     public var errorDescription: String? {
@@ -25,7 +32,7 @@ public enum ModelFormatError: Error, LocalizedError, Equatable {
         case .unreadableFile(let path, let reason):
             return "cannot read \(path): \(reason)"
         case .corruptFile(let path, let reason):
-            return "corrupt safetensors file \(path): \(reason)"
+            return "corrupt \(Self.formatName(path)) \(path): \(reason)"
         case .invalidTensor(let path, let tensor, let reason):
             return "invalid tensor \"\(tensor)\" in \(path): \(reason)"
         case .unsupportedDataType(let path, let tensor, let dataType):
@@ -38,6 +45,22 @@ public enum ModelFormatError: Error, LocalizedError, Equatable {
             return "invalid checkpoint index \(path): \(reason)"
         case .noCheckpoint(let directory):
             return "no safetensors checkpoint (model.safetensors or model.safetensors.index.json) in \(directory)"
+        case .unsupportedFile(let path, let reason):
+            return "unsupported \(Self.formatName(path)) \(path): \(reason)"
+        case .unsupportedTensorType(let path, let tensor, let type):
+            let supported = GGMLType.allCases.filter(\.isSupported).map(\.name).joined(separator: ", ")
+            return "tensor \"\(tensor)\" in \(path) has type \(type), which is not supported (supported: \(supported))"
+        case .invalidMetadata(let path, let key, let reason):
+            return "invalid GGUF metadata \"\(key)\" in \(path): \(reason)"
         }
+    }
+
+    /// "GGUF file", "safetensors file" or "model file", from the path's extension: the same
+    /// structural errors come from both readers, and the message should say which format was expected.
+    private static func formatName(_ path: String) -> String {
+        let lowercased = path.lowercased()
+        if lowercased.hasSuffix(".gguf") { return "GGUF file" }
+        if lowercased.hasSuffix(".safetensors") { return "safetensors file" }
+        return "model file"
     }
 }

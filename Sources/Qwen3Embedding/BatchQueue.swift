@@ -16,7 +16,9 @@ public enum BatchQueueError: Error, Equatable, Sendable {
 /// Requests arrive already tokenised. Because the model's forward pass packs sequences without padding
 /// and each sequence attends only to itself, a sequence's result does not depend on its batch-mates:
 /// what a request gets back is bit-identical to `Embedder.embed` / `Reranker.score` for the same input.
-/// A request whose task is cancelled while its sequences wait is removed from the queue.
+/// A request whose task is cancelled while its sequences wait is removed from the queue: sequences not
+/// yet handed to a forward pass are never computed (a pass already running finishes, and that request's
+/// share of its results is discarded).
 public actor BatchQueue {
     /// Runs one packed forward pass; returns one vector per sequence, in order.
     public typealias Forward = @Sendable ([[Int]]) throws -> [[Float]]
@@ -36,21 +38,27 @@ public actor BatchQueue {
     public let maxPendingRequests: Int
     private let forward: Forward
     private let observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)?
+    private let cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)?
     private var pending: [Pending] = []
     private var nextID: UInt64 = 0
     private var running = false
 
     /// A queue over `forward`.
     ///
-    /// - Parameter observer: called once per forward pass with its sequence and token counts (metrics).
+    /// - Parameters:
+    ///   - observer: called once per forward pass with its sequence and token counts (metrics).
+    ///   - cancellationObserver: called when a cancelled request leaves the queue, with the number of
+    ///     its sequences that were dropped without being computed (metrics).
     public init(
         maxBatchTokens: Int, maxPendingRequests: Int,
         observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
+        cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)? = nil,
         forward: @escaping Forward
     ) {
         self.maxBatchTokens = max(1, maxBatchTokens)
         self.maxPendingRequests = max(1, maxPendingRequests)
         self.observer = observer
+        self.cancellationObserver = cancellationObserver
         self.forward = forward
     }
 
@@ -61,7 +69,10 @@ public actor BatchQueue {
     public func submit(_ sequences: [[Int]]) async throws -> [[Float]] {
         if sequences.isEmpty { return [] }
         guard pending.count < maxPendingRequests else { throw BatchQueueError.queueFull(limit: maxPendingRequests) }
-        if Task.isCancelled { throw BatchQueueError.cancelled }
+        if Task.isCancelled {
+            cancellationObserver?(sequences.count)
+            throw BatchQueueError.cancelled
+        }
         let id = nextID
         nextID += 1
         return try await withTaskCancellationHandler {
@@ -77,9 +88,11 @@ public actor BatchQueue {
     }
 
     /// Drops a cancelled request's sequences that have not started; its caller gets `cancelled` now.
+    /// (A request that already completed is no longer pending: nothing happens.)
     private func cancel(_ id: UInt64) {
         guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
         let request = pending.remove(at: index)
+        cancellationObserver?(request.sequences.count - request.next)
         request.continuation.resume(throwing: BatchQueueError.cancelled)
     }
 
@@ -151,15 +164,17 @@ public struct BatchedEmbedder: Sendable {
     /// The queue in front of the model.
     public let queue: BatchQueue
 
-    /// Wraps `embedder`; `observer` sees each forward pass (sequence count, token count).
+    /// Wraps `embedder`; `observer` sees each forward pass (sequence count, token count) and
+    /// `cancellationObserver` each cancelled request's dropped sequences (see `BatchQueue.init`).
     public init(
         _ embedder: Embedder, maxPendingRequests: Int,
-        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil
+        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
+        cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)? = nil
     ) {
         self.embedder = embedder
         let model = embedder.model
         queue = BatchQueue(maxBatchTokens: embedder.maxBatchTokens, maxPendingRequests: maxPendingRequests,
-                           observer: observer) { try model.lastHiddenStates(for: $0) }
+                           observer: observer, cancellationObserver: cancellationObserver) { try model.lastHiddenStates(for: $0) }
     }
 
     /// Embeds token sequences (as `Embedder.tokenize` makes them), in order.
@@ -184,10 +199,12 @@ public struct BatchedReranker: Sendable {
     /// The queue in front of the model.
     public let queue: BatchQueue
 
-    /// Wraps `reranker`; `observer` sees each forward pass (sequence count, token count).
+    /// Wraps `reranker`; `observer` sees each forward pass (sequence count, token count) and
+    /// `cancellationObserver` each cancelled request's dropped sequences (see `BatchQueue.init`).
     public init(
         _ reranker: Reranker, maxPendingRequests: Int,
-        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil
+        observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
+        cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)? = nil
     ) throws {
         self.reranker = reranker
         guard let yes = reranker.tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
@@ -195,7 +212,9 @@ public struct BatchedReranker: Sendable {
         let model = reranker.model
         let rows = [no, yes]
         queue = BatchQueue(maxBatchTokens: reranker.maxBatchTokens, maxPendingRequests: maxPendingRequests,
-                           observer: observer) { try model.lastTokenLogits(for: $0, vocabularyRows: rows) }
+                           observer: observer, cancellationObserver: cancellationObserver) {
+            try model.lastTokenLogits(for: $0, vocabularyRows: rows)
+        }
     }
 
     /// Scores prompts made by `Reranker.tokenize(query:document:instruction:)`, in order.

@@ -32,7 +32,8 @@ public final class Embedder: Sendable {
     /// The full embedding size (the model's hidden size).
     public var dimensions: Int { model.configuration.hiddenSize }
 
-    /// Loads a Hugging Face model directory (config.json, safetensors, tokenizer files).
+    /// Loads a Hugging Face model directory (config.json, safetensors, tokenizer files) or a `.gguf` file
+    /// (weights of any supported type, hyper-parameters and tokenizer from its metadata).
     ///
     /// - Parameters:
     ///   - maxLength: tokens kept per text, 8192 by default as in the official examples; capped at the
@@ -43,7 +44,7 @@ public final class Embedder: Sendable {
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
     ) throws {
-        let (model, tokenizer) = try loadModelDirectory(modelPath, precision: precision)
+        let (model, tokenizer) = try loadModel(modelPath, precision: precision, role: .embedding)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }
 
@@ -107,9 +108,3 @@ public final class Embedder: Sendable {
     }
 }
 
-/// Loads the decoder and the tokenizer of a Hugging Face model directory (shared by `Embedder` and `Reranker`).
-func loadModelDirectory(_ path: String, precision: Precision) throws -> (Qwen3Model, Tokenizer) {
-    let model = try Qwen3Model(directory: path, precision: precision)
-    let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
-    return (model, tokenizer)
-}

@@ -28,11 +28,12 @@ public final class Reranker: Sendable {
     private let suffixIDs: [Int]
     private let head: ScoreHead
 
-    /// Loads a Hugging Face model directory; `precision` as for `Embedder`.
+    /// Loads a Hugging Face model directory or a `.gguf` file (including llama.cpp's reranker
+    /// conversions with a `cls.output` head); `precision` as for `Embedder`.
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
     ) throws {
-        let (model, tokenizer) = try loadModelDirectory(modelPath, precision: precision)
+        let (model, tokenizer) = try loadModel(modelPath, precision: precision, role: .reranker)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
     }
 
@@ -42,7 +43,7 @@ public final class Reranker: Sendable {
         prefixIDs = tokenizer.encode(Prompts.rerankerPrefix, addSpecialTokens: false)
         suffixIDs = tokenizer.encode(Prompts.rerankerSuffix, addSpecialTokens: false)
         let limit = min(maxLength, model.configuration.maxPositionEmbeddings)
-        let minimum = prefixIDs.count + suffixIDs.count + 1
+        let minimum = prefixIDs.count + suffixIDs.count + tokenizer.numberOfAddedSpecialTokens + 1
         guard limit >= minimum else { throw EmbeddingError.maxLengthTooSmall(maxLength: limit, minimum: minimum) }
         self.model = model
         self.tokenizer = tokenizer
@@ -54,9 +55,12 @@ public final class Reranker: Sendable {
     public func tokenize(query: String, document: String, instruction: String? = nil) -> [Int] {
         let body = Prompts.rerankerBody(
             query: query, document: document, instruction: instruction ?? Prompts.defaultInstruction)
-        let budget = maxLength - prefixIDs.count - suffixIDs.count
-        let bodyIDs = tokenizer.encode(body, addSpecialTokens: false)
-        return prefixIDs + bodyIDs.prefix(budget) + suffixIDs
+        // As the official code: `tokenizer(pairs, truncation=..., max_length=...)` with the tokenizer's own
+        // special tokens (none for the released reranker tokenizer; an appended EOS where a tokenizer or a
+        // GGUF's `add_eos_token` says so), truncated so that they survive.
+        let bodyIDs = tokenizer.encode(
+            body, addSpecialTokens: true, maxLength: maxLength - prefixIDs.count - suffixIDs.count)
+        return prefixIDs + bodyIDs + suffixIDs
     }
 
     /// Scores each document against the query, in input order; higher is more relevant, in (0, 1).

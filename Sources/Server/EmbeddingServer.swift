@@ -9,9 +9,10 @@ import ServiceLifecycle
 /// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
-/// On graceful shutdown it stops accepting connections and finishes the requests it has accepted.
+/// On graceful shutdown it stops accepting connections and finishes the requests it has accepted. A
+/// client that disconnects before its response has its queued inputs dropped, not computed.
 public struct EmbeddingServer: Service {
-    private let application: Application<RouterResponder<BasicRequestContext>>
+    private let application: Application<RouterResponder<ServerRequestContext>>
 
     /// Builds the routes for the loaded models.
     ///
@@ -19,7 +20,7 @@ public struct EmbeddingServer: Service {
     public init(configuration: ServerConfiguration, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws {
         let metrics = ServerMetrics()
         let service = try InferenceService(configuration: configuration, metrics: metrics)
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: ServerRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         if let key = configuration.apiKey { router.add(middleware: AuthenticationMiddleware(apiKey: key)) }
         OpenAIRoutes(service: service).register(on: router)
@@ -27,6 +28,9 @@ public struct EmbeddingServer: Service {
         InfoRoutes(service: service, metrics: metrics).register(on: router)
         application = Application(
             router: router,
+            // One ClientDisconnectHandler per connection, so inference routes can drop the queued work
+            // of clients that go away.
+            server: .http1(configuration: .init(additionalChannelHandlers: [ClientDisconnectHandler()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "qwen3-embed"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -14,15 +14,24 @@ struct InferenceService: Sendable {
         self.metrics = metrics
         let embedderName = configuration.embedderName, rerankerName = configuration.rerankerName
         embedder = configuration.embedder.map {
-            BatchedEmbedder($0, maxPendingRequests: configuration.maxConcurrentRequests) { sequences, tokens in
-                metrics.recordBatch(model: embedderName, sequences: sequences, tokens: tokens)
-            }
+            BatchedEmbedder(
+                $0, maxPendingRequests: configuration.maxConcurrentRequests,
+                observer: { metrics.recordBatch(model: embedderName, sequences: $0, tokens: $1) },
+                cancellationObserver: { metrics.recordCancelledInputs(model: embedderName, count: $0) })
         }
         reranker = try configuration.reranker.map {
-            try BatchedReranker($0, maxPendingRequests: configuration.maxConcurrentRequests) { sequences, tokens in
-                metrics.recordBatch(model: rerankerName, sequences: sequences, tokens: tokens)
-            }
+            try BatchedReranker(
+                $0, maxPendingRequests: configuration.maxConcurrentRequests,
+                observer: { metrics.recordBatch(model: rerankerName, sequences: $0, tokens: $1) },
+                cancellationObserver: { metrics.recordCancelledInputs(model: rerankerName, count: $0) })
         }
+    }
+
+    /// Brings the `queue_depth` gauges up to date (called on each `/metrics` scrape, so the gauge also
+    /// falls back to 0 when the last requests were cancelled rather than completed).
+    func recordQueueDepths() async {
+        if let embedder { metrics.recordQueueDepth(model: configuration.embedderName, depth: await embedder.queue.depth) }
+        if let reranker { metrics.recordQueueDepth(model: configuration.rerankerName, depth: await reranker.queue.depth) }
     }
 
     func requireEmbedder() throws -> BatchedEmbedder {

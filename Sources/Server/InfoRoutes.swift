@@ -7,10 +7,11 @@ struct InfoRoutes: Sendable {
     let metrics: ServerMetrics
     static let version = "0.1.0"
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServerRequestContext>) {
         router.get("/health") { _, _ in jsonResponse(.object(["status": .string("ok")])) }
         router.get("/info") { _, _ in jsonResponse(info()) }
         router.get("/metrics") { _, _ in
+            await service.recordQueueDepths()
             var buffer = ByteBuffer()
             buffer.writeString(metrics.render())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: buffer))

@@ -5,12 +5,17 @@ import Hummingbird
 struct OpenAIRoutes: Sendable {
     let service: InferenceService
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/v1/embeddings") { request, _ in
-            await answer(.openAI) { try await embeddings(try await readJSON(request, limit: service.configuration.payloadLimit)) }
+    func register(on router: Router<ServerRequestContext>) {
+        let limit = service.configuration.payloadLimit
+        router.post("/v1/embeddings") { request, context in
+            await answer(.openAI) {
+                try await untilClientDisconnects(context) { try await embeddings(try await readJSON(request, limit: limit)) }
+            }
         }
-        router.post("/v1/rerank") { request, _ in
-            await answer(.openAI) { try await rerank(try await readJSON(request, limit: service.configuration.payloadLimit)) }
+        router.post("/v1/rerank") { request, context in
+            await answer(.openAI) {
+                try await untilClientDisconnects(context) { try await rerank(try await readJSON(request, limit: limit)) }
+            }
         }
     }
 

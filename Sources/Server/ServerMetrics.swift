@@ -38,6 +38,12 @@ final class ServerMetrics: Sendable {
         Counter(label: "tokens_processed_total", dimensions: [("model", model)], factory: factory).increment(by: tokens)
     }
 
+    /// Inputs of cancelled requests (clients that went away) dropped from a model's queue before any
+    /// forward pass computed them.
+    func recordCancelledInputs(model: String, count: Int) {
+        Counter(label: "cancelled_inputs_total", dimensions: [("model", model)], factory: factory).increment(by: count)
+    }
+
     /// The exposition text for `GET /metrics`.
     func render() -> String { registry.emitToString() }
 }

@@ -1,14 +1,19 @@
 import Foundation
 import Hummingbird
+import Qwen3Embedding
 
 /// Text Embeddings Inference routes: `/embed`, `/rerank`, `/tokenize`, with TEI-shaped errors.
 struct TEIRoutes: Sendable {
     let service: InferenceService
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServerRequestContext>) {
         let limit = service.configuration.payloadLimit
-        router.post("/embed") { request, _ in await answer(.tei) { try await embed(try await readJSON(request, limit: limit)) } }
-        router.post("/rerank") { request, _ in await answer(.tei) { try await rerank(try await readJSON(request, limit: limit)) } }
+        router.post("/embed") { request, context in
+            await answer(.tei) { try await untilClientDisconnects(context) { try await embed(try await readJSON(request, limit: limit)) } }
+        }
+        router.post("/rerank") { request, context in
+            await answer(.tei) { try await untilClientDisconnects(context) { try await rerank(try await readJSON(request, limit: limit)) } }
+        }
         router.post("/tokenize") { request, _ in await answer(.tei) { try tokenize(try await readJSON(request, limit: limit)) } }
     }
 
@@ -71,7 +76,10 @@ struct TEIRoutes: Sendable {
         }))
     }
 
-    /// Token ids with their text, per input (the embedding model's tokenizer, else the reranker's).
+    /// TEI's token list for each input: `{id, text, special, start, stop}`. `start`/`stop` are UTF-8 byte
+    /// offsets into the input as tokenised (after the `prompt_name` prompt, as TEI does) and `text` is
+    /// exactly those bytes; the special tokens the post-processor adds have `special: true`, their own
+    /// spelling as text and null offsets. Uses the embedding model's tokenizer, else the reranker's.
     func tokenize(_ body: JSONValue) throws -> Response {
         let request = try RequestObject(body)
         let inputs = try texts(request, key: "inputs")
@@ -80,10 +88,31 @@ struct TEIRoutes: Sendable {
         guard let tokenizer = service.configuration.embedder?.tokenizer ?? service.configuration.reranker?.tokenizer else {
             throw APIError(.notFound, "no model is loaded")
         }
-        let special = Set([tokenizer.id(forToken: "<|endoftext|>")].compactMap { $0 })
+        let instruction: String?
+        switch try request.string("prompt_name") {
+        case nil, "document": instruction = nil
+        case "query":
+            guard service.configuration.embedder != nil else {
+                throw APIError.unprocessable("prompt_name needs an embedding model; only a reranker is loaded")
+            }
+            instruction = service.configuration.defaultInstruction
+        case let other?: throw APIError.unprocessable("prompt_name \"\(other)\" is not \"query\" or \"document\"")
+        }
         return jsonResponse(.array(inputs.map { text in
-            .array(tokenizer.encode(text, addSpecialTokens: addSpecial).map { id in
-                .object(["id": .number(Double(id)), "text": .string(tokenizer.decode([id])), "special": .bool(special.contains(id))])
+            let input = instruction.map { Prompts.embeddingQuery(text, instruction: $0) } ?? text
+            let bytes = Array(input.utf8)
+            return .array(tokenizer.encodeWithOffsets(input, addSpecialTokens: addSpecial).map { token in
+                let id = JSONValue.number(Double(token.id))
+                guard let range = token.utf8Offsets else {
+                    return .object([
+                        "id": id, "text": .string(tokenizer.token(forID: token.id) ?? ""), "special": .bool(true),
+                        "start": .null, "stop": .null,
+                    ])
+                }
+                return .object([
+                    "id": id, "text": .string(String(decoding: bytes[range], as: UTF8.self)), "special": .bool(false),
+                    "start": .number(Double(range.lowerBound)), "stop": .number(Double(range.upperBound)),
+                ])
             })
         }))
     }

@@ -19,12 +19,13 @@ public final class Tokenizer: Sendable {
     private let tokensByID: [String?]
     /// Ids of added tokens marked `special`, skipped by `decode(_:skipSpecialTokens: true)`.
     private let specialIDs: Set<Int>
-    private let addedVocabulary: AddedVocabulary
-    private let normalizer: Normalizer
-    private let preTokenizer = QwenPreTokenizer()
+    // Internal rather than private: `encodeWithOffsets` (Tokenizer+Offsets.swift) walks the same pipeline.
+    let addedVocabulary: AddedVocabulary
+    let normalizer: Normalizer
+    let preTokenizer = QwenPreTokenizer()
     /// The BPE model (internal so tests can compare its two merge strategies).
     let model: BytePairEncoding
-    private let postProcessor: PostProcessor
+    let postProcessor: PostProcessor
     private let decoder: Decoder
 
     /// The number of ids: the highest id (vocabulary or added token) + 1. 151 669 for Qwen3.
@@ -71,7 +72,8 @@ public final class Tokenizer: Sendable {
         try self.init(file)
     }
 
-    private init(_ file: TokenizerFile) throws {
+    /// Builds the tables from parsed files (internal: the GGUF initialiser in Tokenizer+GGUF.swift uses it too).
+    init(_ file: TokenizerFile) throws {
         // Merges refer to tokens by spelling: resolve them against the model's own vocabulary.
         let vocabulary = SpellingTable(file.vocabulary)
         var byteIDs = [Int32](repeating: -1, count: 256)

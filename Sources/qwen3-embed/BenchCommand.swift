@@ -50,7 +50,7 @@ struct BenchCommand: AsyncParsableCommand {
         let progress = Progress(label: "bench", total: iterations + 1)
         progress.note("loading \(model)")
         let loadStart = DispatchTime.now()
-        let qwen = try Qwen3Model(directory: model, precision: precision, pool: pool)
+        let qwen = try Qwen3Model(path: model, precision: precision, pool: pool)
         let loadSeconds = seconds(since: loadStart)
         // Deterministic ordinary-vocabulary ids, so every run measures the same work.
         var generator = SplitMix64(seed: 42)

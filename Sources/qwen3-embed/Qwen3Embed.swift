@@ -12,7 +12,8 @@ struct Qwen3Embed: AsyncParsableCommand {
         abstract: "Qwen3-Embedding and Qwen3-Reranker inference on the CPU.",
         subcommands: [
             EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self,
-            BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self,
+            BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self, QuantizeCommand.self,
+            KernelBenchCommand.self,
         ]
     )
 

@@ -106,4 +106,63 @@ struct RouteTests {
             #expect(metrics.contains("http_request_duration_seconds"))
         }
     }
+
+    @Test("TEI /tokenize: {id, text, special, start, stop} with UTF-8 byte offsets, prompt_name, add_special_tokens")
+    func teiTokenize() async throws {
+        try await TestServer.with { server, _ in
+            let reply = try await server.post("/tokenize", ["inputs": "a naïve 東京"])
+            #expect(reply.status == 200)
+            let tokens = (reply.json as? [[[String: Any]]])?.first ?? []
+            let text = "a naïve 東京"
+            #expect(tokens.map { $0["id"] as? Int ?? -1 } == Fixtures.embedder.tokenizer.encode(text))
+            let expected = Fixtures.embedder.tokenizer.encodeWithOffsets(text)
+            for (token, reference) in zip(tokens, expected) {
+                if let range = reference.utf8Offsets {
+                    #expect(token["start"] as? Int == range.lowerBound)
+                    #expect(token["stop"] as? Int == range.upperBound)
+                    #expect(token["text"] as? String == String(decoding: Array(text.utf8)[range], as: UTF8.self))
+                    #expect(token["special"] as? Bool == false)
+                } else {
+                    #expect(token["start"] is NSNull)
+                    #expect(token["stop"] is NSNull)
+                    #expect(token["text"] as? String == "<|endoftext|>")
+                    #expect(token["special"] as? Bool == true)
+                }
+            }
+            // Byte offsets, as TEI's: "a naïve " is 9 bytes, so 東 starts at 9. Its bytes are spread over two
+            // tokens, which both cover it; the others tile the input.
+            let ordinary = tokens.filter { $0["special"] as? Bool == false }
+            #expect(ordinary.contains { $0["start"] as? Int == 9 && $0["text"] as? String == "東" })
+            #expect(reassemble(ordinary) == text)
+            #expect(ordinary.last?["stop"] as? Int == text.utf8.count)
+
+            // No special tokens; a batch of two.
+            let plain = try await server.post("/tokenize", ["inputs": ["a text", "b"], "add_special_tokens": false])
+            let lists = plain.json as? [[[String: Any]]] ?? []
+            #expect(lists.count == 2)
+            #expect(lists.allSatisfy { $0.allSatisfy { $0["special"] as? Bool == false } })
+            #expect(lists.first?.map { $0["text"] as? String ?? "" } == ["a", " text"])
+
+            // prompt_name "query": offsets and text refer to the input with the instruction prepended.
+            let query = try await server.post("/tokenize", ["inputs": "capital?", "prompt_name": "query"])
+            let prompted = Prompts.embeddingQuery("capital?", instruction: Prompts.defaultInstruction)
+            let queryTokens = (query.json as? [[[String: Any]]])?.first ?? []
+            #expect(queryTokens.map { $0["id"] as? Int ?? -1 } == Fixtures.embedder.tokenizer.encode(prompted))
+            #expect(reassemble(queryTokens.filter { $0["special"] as? Bool == false }) == prompted)
+            #expect(try await server.post("/tokenize", ["inputs": "x", "prompt_name": "other"]).status == 422)
+        }
+    }
+}
+
+/// The input, from TEI tokens in order: a token that repeats the previous one's range (a character
+/// split over several tokens) adds nothing.
+func reassemble(_ tokens: [[String: Any]]) -> String {
+    var covered = 0
+    var text = ""
+    for token in tokens {
+        guard let start = token["start"] as? Int, let stop = token["stop"] as? Int, start >= covered else { continue }
+        text += token["text"] as? String ?? ""
+        covered = stop
+    }
+    return text
 }

@@ -69,6 +69,71 @@ void qk_attention_f32_avx512(const float *query, int64_t query_stride, const flo
 /// Element-wise exp (the polynomial the attention kernel uses), for tests. AVX-512F.
 void qk_exp_avx512(const float *source, float *destination, int64_t count);
 
+
+// ---- Integer kernels for block-quantized (ggml) weights: see gemm_int8_avx512.c and QuantizedMatrix.swift ----
+
+/// Quantized weight panels ("code panels"). Rows are cut into panels of 16 (zero-padded to a multiple
+/// of 32 rows). For each group of 32 columns a panel holds the codes of its 16 rows arranged for
+/// `vpdpbusd`: vector q (q = 0..7, 64 bytes) holds columns 4q..4q+3 of the group for rows 0..15 as
+/// row-major 4-byte words (512 bytes). With `nibbles`, vector h (h = 0..3) holds in its low nibbles
+/// columns 4h..4h+3 and in its high nibbles columns 16+4h..16+4h+3 (256 bytes per group).
+/// Scale vectors hold one value per row (16 values, fp16 or fp32) for one sub-block of `sub_block`
+/// columns; offset vectors likewise.
+///
+/// Groups are stored in pairs ("super-groups" of 64 columns) so that everything a stretch of columns
+/// needs is contiguous and 64-byte aligned: codes of the pair's groups, then their scale vectors
+/// (sub-blocks ascending), then (has_offset) their offset vectors. Super-group s starts at byte
+/// s · 2 · (code bytes + vector bytes per group); a final odd group forms a super-group of its own.
+/// A panel is padded to a multiple of 64 bytes.
+typedef struct {
+    const uint8_t *panels;   ///< first panel, 64-byte aligned
+    int64_t k;               ///< columns, a multiple of 32
+    int64_t panel_bytes;     ///< bytes from one panel to the next (a multiple of 64)
+    int32_t sub_block;       ///< 16 or 32 columns per scale
+    int32_t nibbles;         ///< 1: two codes per byte (codes < 16)
+    int32_t half_scales;     ///< 1: scales and offsets stored as IEEE fp16
+    int32_t has_offset;      ///< 1: offset vectors follow the scale vectors
+} qk_q8_weights;
+
+/// Activations quantized per 32 values (qk_quantize_q8_avx512), rows contiguous in every array.
+typedef struct {
+    const int8_t *values;        ///< m × k codes
+    const float *scales;         ///< m × k/32 scales: x ≈ scale · value
+    const int32_t *corrections;  ///< m × k/sub_block: −zero_point · Σ values over the sub-block
+    const float *sums;           ///< m × k/sub_block: scale · Σ values over the sub-block (has_offset only)
+} qk_q8_activations;
+
+/// Quantizes m rows of k fp32 values (k a multiple of 32) per block of 32: scale = amax/127,
+/// value = round-to-nearest-even(x · (1/scale)) clamped to ±127 (all 0 when amax is 0 or 1/scale
+/// overflows; NaN gives −127), and the per-sub-block corrections
+/// and (when `sums` is not NULL) scaled sums. Bitwise equal to the Swift reference. AVX-512F/BW.
+void qk_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                           int8_t *values, float *scales, int32_t *corrections, float *sums);
+
+/// out[i][j] = Σ over sub-blocks b of scale_w[j][b] · (scale_x[i] · (Σ code·value − zp · Σ value))
+///           + offset_w[j][b] · scale_x[i] · Σ value, for i < m and j in [n_begin, n_end):
+/// per sub-block an exact int32 dot product (`vpdpbusd`), then t = float(dot) · scale_x and
+/// acc = fma(t, scale_w, acc), then (offsets) acc = fma(offset_w, sum_x, acc), sub-blocks ascending —
+/// the same operations as the Swift reference, so results are bitwise equal. n_begin must be a
+/// multiple of 32. AVX-512F/BW + AVX512-VNNI.
+void qk_gemm_q8_avx512vnni(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
+                           int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
+
+/// The same product (same arithmetic and order, bitwise equal) on 256-bit registers with AVX-VNNI
+/// (VEX `vpdpbusd`), for CPUs that have AVX-VNNI but not AVX-512 (Intel Alder Lake and later client
+/// cores, Sierra Forest). AVX2 + FMA + F16C + AVX-VNNI.
+void qk_gemm_q8_avxvnni(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
+                        int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
+
+/// `qk_gemm_q8_avxvnni` compiled with the EVEX encoding of `vpdpbusd` (AVX512-VNNI + VL), so that tests
+/// can run the 256-bit kernel on AVX-512 machines, which lack AVX-VNNI. Not dispatched.
+void qk_gemm_q8_avxvnni_evex(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
+                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
+
+/// `qk_quantize_q8_avx512` with AVX2 (bitwise equal to it and to the Swift reference).
+void qk_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                         int8_t *values, float *scales, int32_t *corrections, float *sums);
+
 #ifdef __cplusplus
 }
 #endif

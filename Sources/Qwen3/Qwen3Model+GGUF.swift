@@ -1,0 +1,27 @@
+import Foundation
+import Kernels
+import ModelFormats
+
+extension Qwen3Model {
+    /// A model from a `qwen3` GGUF file (hyper-parameters from its metadata, weights bound by
+    /// llama.cpp's tensor names; quantized weights run on the integer kernels).
+    public convenience init(
+        gguf file: GGUFFile, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) throws {
+        let configuration = try Qwen3Configuration(gguf: file)
+        let weights = try Qwen3Weights(gguf: file, configuration: configuration, precision: precision)
+        self.init(configuration: configuration, weights: weights, precision: precision, features: features, pool: pool)
+    }
+
+    /// A model from a Hugging Face directory or a GGUF file, whichever `path` is.
+    public convenience init(
+        path: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared
+    ) throws {
+        switch try ModelLocation(path: path) {
+        case .directory(let directory):
+            try self.init(directory: directory, precision: precision, features: features, pool: pool)
+        case .gguf(let file):
+            try self.init(gguf: try GGUFFile(path: file), precision: precision, features: features, pool: pool)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Kernels
+import ModelFormats
+import Qwen3
+import Tokenizer
+
+/// What a loaded model is used for; decides tokenizer details a GGUF file may get wrong.
+enum ModelRole {
+    /// Embeddings: the tokenizer must append `<|endoftext|>` (the pooled token), whatever the file says.
+    case embedding
+    /// Reranking: the prompt body gets the special tokens the file asks for (`add_bos_token`, `add_eos_token`).
+    case reranker
+}
+
+/// Loads a model and its tokenizer from a Hugging Face directory or a GGUF file (or a directory holding
+/// just one; see `ModelLocation`), shared by `Embedder` and `Reranker`. A missing path is reported as a
+/// missing model directory, as before GGUF support.
+func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> (Qwen3Model, Tokenizer) {
+    if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
+        let file = try GGUFFile(path: path)
+        let model = try Qwen3Model(gguf: file, precision: precision)
+        // llama.cpp #14252: some Qwen3-Embedding GGUFs say add_eos_token false, yet the model was trained
+        // to be pooled at the appended <|endoftext|>.
+        let tokenizer = try Tokenizer(gguf: file, forceEOS: role == .embedding)
+        return (model, tokenizer)
+    }
+    let model = try Qwen3Model(directory: path, precision: precision)
+    let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
+    return (model, tokenizer)
+}
+
+extension Tokenizer {
+    /// The byte-level BPE tokenizer stored in a GGUF file's `tokenizer.ggml.*` metadata (as llama.cpp's
+    /// converter writes it for Qwen3: model "gpt2", pre-tokenizer "qwen2").
+    ///
+    /// - Parameter forceEOS: append `<|endoftext|>` to every encoding whatever the file's
+    ///   `add_eos_token` says (embedding models; llama.cpp #14252). Older conversions also recorded
+    ///   `<|im_end|>` as EOS (from tokenizer_config.json), while the embedding model pools at
+    ///   `<|endoftext|>`, which its tokenizer.json post-processor appends; so that token is used.
+    convenience init(gguf file: GGUFFile, forceEOS: Bool) throws {
+        let metadata = try file.tokenizerMetadata()
+        var eos = metadata.eosTokenID
+        if forceEOS, let endOfText = metadata.tokens.firstIndex(of: "<|endoftext|>") {
+            eos = endOfText
+        }
+        try self.init(
+            ggufTokens: metadata.tokens, tokenTypes: metadata.tokenTypes, merges: metadata.merges, eosTokenID: eos,
+            paddingTokenID: metadata.paddingTokenID, bosTokenID: metadata.bosTokenID, addBOS: metadata.addBOS,
+            addEOS: forceEOS || metadata.addEOS, preTokenizer: metadata.preTokenizer, model: metadata.model,
+            path: file.path)
+    }
+}

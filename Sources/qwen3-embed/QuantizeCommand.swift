@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Hub
+import ModelTools
+
+/// `qwen3-embed quantize`: writes a Hugging Face Qwen3-Embedding or Qwen3-Reranker model as one GGUF
+/// file, with the tensor types, tokenizer and metadata llama.cpp's own converter and quantizer produce.
+struct QuantizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Write a model as a GGUF file (F16, BF16, Q8_0, Q4_0, Q4_K_M, Q6_K); prints a JSON summary.",
+        discussion: """
+            The file follows llama.cpp's conventions (architecture qwen3, pooling LAST for embedding \
+            models, a two-row cls.output head with pooling RANK for rerankers) and its per-tensor type \
+            rules: norms stay F32, q4_k_m uses Q6_K for the output head and for part of attn_v and \
+            ffn_down, and rows that are not a whole number of blocks fall back to a smaller block type or \
+            F16 as llama-quantize does. --kind auto treats a model named like Qwen3-Reranker as a reranker.
+            """)
+
+    @Option(help: "A Hugging Face model directory or a Hub id (Qwen/Qwen3-Embedding-0.6B[@revision]).")
+    var model: String
+
+    @Option(help: "Output type: \(GGUFFileType.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var type: String
+
+    @Option(help: "The .gguf file to write (replaced if it exists).")
+    var output: String
+
+    @Option(help: "auto, embedding or reranker.")
+    var kind: String = "auto"
+
+    @Option(help: "general.name in the file (default: the model's directory or repository name).")
+    var name: String?
+
+    func validate() throws {
+        guard GGUFFileType(rawValue: type.lowercased()) != nil else {
+            throw ValidationError("--type must be one of \(GGUFFileType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(type)'")
+        }
+        guard kind == "auto" || GGUFModelKind(rawValue: kind) != nil else {
+            throw ValidationError("--kind must be auto, embedding or reranker, got '\(kind)'")
+        }
+    }
+
+    func run() async throws {
+        let fileType = GGUFFileType(rawValue: type.lowercased())!
+        let directory = try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
+        let converter = GGUFConverter(kind: GGUFModelKind(rawValue: kind), name: name)
+        let started = Date()
+        let bar = QuantizeProgress(label: "writing \(fileType.name)")
+        let plan = try converter.convert(modelDirectory: directory, fileType: fileType, output: output) { bar.update($0) }
+        bar.finish()
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        let object: [String: Any] = [
+            "output": output, "type": fileType.rawValue, "kind": plan.kind.rawValue, "tensors": plan.tensors.count,
+            "parameters": plan.parameterCount, "bytes": fileSize, "tensor_types": plan.typeCounts,
+            "fallbacks": plan.fallbacks, "seconds": (Date().timeIntervalSince(started) * 1000).rounded() / 1000,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A percentage bar with the tensor being written, on stderr when it is a terminal; redrawn only when
+/// the percentage changes, so millions of small chunks cost no terminal traffic.
+private final class QuantizeProgress: @unchecked Sendable {
+    private let label: String
+    private let enabled = isatty(2) == 1
+    private var shown = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ progress: GGUFConversionProgress) {
+        guard enabled, progress.totalValues > 0 else { return }
+        let percent = Int(Double(progress.completedValues) / Double(progress.totalValues) * 100)
+        guard percent != shown else { return }
+        shown = percent
+        let width = 30, filled = width * percent / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        // Pad so a shorter tensor name overwrites the previous one.
+        let tensor = progress.tensor.padding(toLength: 32, withPad: " ", startingAt: 0)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(tensor)".utf8))
+    }
+
+    func finish() {
+        guard enabled, shown >= 0 else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}
