@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"]),
-        .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["Qwen3Embedding", "Qwen3", "ModelFormats", "Tokenizer"]),
+        .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["Qwen3Embedding", "Qwen3", "ModelFormats", "ModelTools", "Tokenizer"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -30,6 +30,20 @@ func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> 
 }
 
 extension Tokenizer {
+    /// The tokenizer of a model stored as a Hugging Face directory or a GGUF file (or a directory
+    /// holding just one). A GGUF embedding model's tokenizer appends `<|endoftext|>` whatever the file
+    /// says, as `Embedder` does; a reranker file (one with a `cls.output` head or pooling type RANK)
+    /// keeps the file's own flags, as `Reranker` does.
+    public static func load(modelPath path: String) throws -> Tokenizer {
+        if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
+            let file = try GGUFFile(path: path)
+            let isReranker = file.tensor(named: "cls.output.weight") != nil
+                || file.metadata["qwen3.pooling_type"]?.integer == 4
+            return try Tokenizer(gguf: file, forceEOS: !isReranker)
+        }
+        return try Tokenizer.load(directory: URL(fileURLWithPath: path))
+    }
+
     /// The byte-level BPE tokenizer stored in a GGUF file's `tokenizer.ggml.*` metadata (as llama.cpp's
     /// converter writes it for Qwen3: model "gpt2", pre-tokenizer "qwen2").
     ///

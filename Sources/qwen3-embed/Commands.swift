@@ -165,7 +165,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let texts = try collectTexts(texts, input: input)
-        let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: model))
+        let tokenizer = try Tokenizer.load(modelPath: model)
         var writer = JSONLinesWriter()
         for (index, text) in texts.enumerated() {
             let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens, maxLength: maxLength)

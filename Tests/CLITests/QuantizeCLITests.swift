@@ -61,6 +61,47 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(work)/out.gguf"))
     }
 
+    /// What `quantize` writes, the other commands run: Q8_0 embeddings near the transformers reference,
+    /// the tokenizer from the file with the reference ids, and a reranker file scoring like the reference.
+    @Test func quantizedFilesRunInTheOtherCommands() throws {
+        struct Golden: Decodable {
+            struct Pair: Decodable { let query: String; let document: String }
+            let texts: [String]; let ids: [[Int]]; let embeddings: [[Float]]
+            let rerank_pairs: [Pair]; let scores: [Float]
+        }
+        let golden = try CLITests().golden("quant.json", Golden.self)
+        let work = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let embedding = "\(work)/embedding.gguf", reranker = "\(work)/reranker.gguf"
+        for (output, kind) in [(embedding, "embedding"), (reranker, "reranker")] {
+            let result = try CLITests().run(["quantize", "--model", Self.quantModel, "--type", "q8_0", "--kind", kind, "--output", output])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let input = golden.texts.map { text in
+            String(decoding: try! JSONSerialization.data(withJSONObject: ["text": text]), as: UTF8.self)
+        }.joined(separator: "\n")
+        let tokenized = try CLITests().run(["tokenize", "--model", embedding, "--input", "-"], stdin: input)
+        #expect(tokenized.status == 0, "\(tokenized.stderr)")
+        #expect(tokenized.lines.map { $0["ids"] as? [Int] ?? [] } == golden.ids)
+
+        let embedded = try CLITests().run(["embed", "--model", embedding, "--input", "-"], stdin: input)
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+        let vectors = embedded.lines.map { ($0["embedding"] as? [Double] ?? []).map(Float.init) }
+        #expect(vectors.count == golden.embeddings.count)
+        for (vector, reference) in zip(vectors, golden.embeddings) {
+            let dot = zip(vector, reference).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            #expect(dot >= 0.999, "cosine \(dot)")  // both unit vectors
+        }
+
+        let query = golden.rerank_pairs[0].query
+        let documents = golden.rerank_pairs.filter { $0.query == query }.map(\.document)
+        let reranked = try CLITests().run(["rerank", "--model", reranker, "--query", query] + documents)
+        #expect(reranked.status == 0, "\(reranked.stderr)")
+        let scores = reranked.lines.map { Float($0["score"] as? Double ?? -1) }
+        #expect(scores.count == documents.count)
+        for (score, reference) in zip(scores, golden.scores) { #expect(abs(score - reference) <= 0.02) }
+    }
+
     @Test func hasHelp() throws {
         let result = try CLITests().run(["quantize", "--help"])
         #expect(result.status == 0)
