@@ -1,7 +1,9 @@
 // Causal attention for one (sequence, head) and a block of query rows, AVX-512F.
 //
-// Scores are computed one query row at a time into `scores` (length ≤ sequence length), so memory stays
-// O(length) and the L×L matrix is never built. exp() is a vectorised Cephes-style polynomial with
+// Keys are first transposed per (sequence, key-value head) (`qk_transpose_keys_f32`), so scores come out
+// 32 keys per vector with no horizontal sums, for four query rows at once (sharing every key load); a
+// task's score rows take (its query rows) × (sequence length) floats, so memory stays O(length) per task
+// and the L×L matrix is never built. exp() is a vectorised Cephes-style polynomial with
 // exact 2^n scaling (vscalefps), accurate to ~2 ulp on the range softmax uses (x ≤ 0).
 
 #include "CKernels.h"
@@ -41,77 +43,167 @@ QK_AVX512 void qk_exp_avx512(const float *source, float *destination, int64_t co
     }
 }
 
-QK_AVX512 void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key, const float *value,
-                                       int64_t key_value_stride, float *output, int64_t output_stride,
-                                       int64_t first_query, int64_t end_query, int64_t head_dimension, float scale,
-                                       float *scores) {
-    const int64_t vectors = head_dimension / 16;  // head_dimension is a multiple of 16, at most 256
-    for (int64_t i = first_query; i < end_query; i++) {
-        const float *q = query + i * query_stride;
-        __m512 qv[16];
-        for (int64_t c = 0; c < vectors; c++) qv[c] = _mm512_loadu_ps(q + 16 * c);
-        // Scores, four keys at a time.
-        float maximum = -INFINITY;
-        int64_t j = 0;
-        for (; j + 4 <= i + 1; j += 4) {
-            const float *k0 = key + j * key_value_stride;
-            const float *k1 = k0 + key_value_stride, *k2 = k1 + key_value_stride, *k3 = k2 + key_value_stride;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-            for (int64_t c = 0; c < vectors; c++) {
-                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 16 * c), a0);
-                a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k1 + 16 * c), a1);
-                a2 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k2 + 16 * c), a2);
-                a3 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k3 + 16 * c), a3);
+// Scores of `R` consecutive query rows against a tile of 32 keys held transposed (`kt`: row d holds
+// dimension d of the 32 keys), times `scale`. Each score is one lane's chain of FMAs over d in order, so a
+// row's scores do not depend on R (on which rows it is grouped with).
+#define QK_SCORE_ROWS(R)                                                                                    \
+    static inline QK_AVX512 void score_rows_##R(const float *q, int64_t q_stride, const float *kt,          \
+                                                int64_t kt_stride, int64_t dimension, float scale,          \
+                                                float *s, int64_t s_stride) {                               \
+        __m512 acc[R][2];                                                                                   \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                            \
+        for (int64_t d = 0; d < dimension; d++) {                                                           \
+            const __m512 k0 = _mm512_loadu_ps(kt + d * kt_stride);                                          \
+            const __m512 k1 = _mm512_loadu_ps(kt + d * kt_stride + 16);                                     \
+            for (int r = 0; r < R; r++) {                                                                   \
+                const __m512 qd = _mm512_set1_ps(q[r * q_stride + d]);                                      \
+                acc[r][0] = _mm512_fmadd_ps(qd, k0, acc[r][0]);                                             \
+                acc[r][1] = _mm512_fmadd_ps(qd, k1, acc[r][1]);                                             \
+            }                                                                                               \
+        }                                                                                                   \
+        const __m512 scale_v = _mm512_set1_ps(scale);                                                       \
+        for (int r = 0; r < R; r++) {                                                                       \
+            _mm512_storeu_ps(s + r * s_stride, _mm512_mul_ps(acc[r][0], scale_v));                          \
+            _mm512_storeu_ps(s + r * s_stride + 16, _mm512_mul_ps(acc[r][1], scale_v));                     \
+        }                                                                                                   \
+    }
+QK_SCORE_ROWS(1)
+QK_SCORE_ROWS(2)
+QK_SCORE_ROWS(3)
+QK_SCORE_ROWS(4)
+
+// out[r] += Σ_j p[r][j] · v[j] over j < count for 64 dimensions (4 vectors) of R rows; again one FMA chain per
+// lane in j order, whatever R is.
+#define QK_WEIGHTED_ROWS(R)                                                                                 \
+    static inline QK_AVX512 void weighted_rows_##R(const float *p, int64_t p_stride, const float *v,        \
+                                                   int64_t v_stride, int64_t count, __m512 *acc) {          \
+        __m512 a[R][4];                                                                                     \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int c = 0; c < 4; c++) a[r][c] = acc[r * 4 + c];                                           \
+        for (int64_t j = 0; j < count; j++) {                                                               \
+            const float *vj = v + j * v_stride;                                                             \
+            const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16);                           \
+            const __m512 v2 = _mm512_loadu_ps(vj + 32), v3 = _mm512_loadu_ps(vj + 48);                      \
+            for (int r = 0; r < R; r++) {                                                                   \
+                const __m512 w = _mm512_set1_ps(p[r * p_stride + j]);                                       \
+                a[r][0] = _mm512_fmadd_ps(w, v0, a[r][0]);                                                  \
+                a[r][1] = _mm512_fmadd_ps(w, v1, a[r][1]);                                                  \
+                a[r][2] = _mm512_fmadd_ps(w, v2, a[r][2]);                                                  \
+                a[r][3] = _mm512_fmadd_ps(w, v3, a[r][3]);                                                  \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int c = 0; c < 4; c++) acc[r * 4 + c] = a[r][c];                                           \
+    }
+QK_WEIGHTED_ROWS(1)
+QK_WEIGHTED_ROWS(2)
+QK_WEIGHTED_ROWS(3)
+QK_WEIGHTED_ROWS(4)
+
+QK_AVX512 void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
+                                     float *transposed, int64_t transposed_stride) {
+    const int64_t padded = (count + 31) & ~(int64_t)31;
+    // 16 keys at a time, so each destination row gets whole 64-byte stores.
+    for (int64_t j0 = 0; j0 < padded; j0 += 16) {
+        for (int64_t d = 0; d < head_dimension; d++) {
+            float lane[16];
+            for (int64_t k = 0; k < 16; k++) lane[k] = j0 + k < count ? key[(j0 + k) * key_stride + d] : 0.0f;
+            _mm512_storeu_ps(transposed + d * transposed_stride + j0, _mm512_loadu_ps(lane));
+        }
+    }
+}
+
+QK_AVX512 void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
+                                       int64_t key_transposed_stride, const float *value, int64_t value_stride,
+                                       float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
+                                       int64_t head_dimension, float scale, float *scores) {
+    const int64_t score_stride = (end_query + 31) & ~(int64_t)31;
+    // 1. Scores, four query rows and 32 keys at a time (row i needs keys 0...i; the tile that holds key i
+    //    also computes a few later keys, which the softmax ignores).
+    for (int64_t i0 = first_query; i0 < end_query; i0 += 4) {
+        const int rows = (int)(end_query - i0 < 4 ? end_query - i0 : 4);
+        const float *q = query + i0 * query_stride;
+        float *s = scores + (i0 - first_query) * score_stride;
+        const int64_t tiles = (i0 + rows - 1) / 32 + 1;
+        for (int64_t t = 0; t < tiles; t++) {
+            const float *kt = key_transposed + 32 * t;
+            switch (rows) {
+            case 4: score_rows_4(q, query_stride, kt, key_transposed_stride, head_dimension, scale, s + 32 * t, score_stride); break;
+            case 3: score_rows_3(q, query_stride, kt, key_transposed_stride, head_dimension, scale, s + 32 * t, score_stride); break;
+            case 2: score_rows_2(q, query_stride, kt, key_transposed_stride, head_dimension, scale, s + 32 * t, score_stride); break;
+            default: score_rows_1(q, query_stride, kt, key_transposed_stride, head_dimension, scale, s + 32 * t, score_stride); break;
             }
-            float s0 = _mm512_reduce_add_ps(a0) * scale, s1 = _mm512_reduce_add_ps(a1) * scale;
-            float s2 = _mm512_reduce_add_ps(a2) * scale, s3 = _mm512_reduce_add_ps(a3) * scale;
-            scores[j] = s0; scores[j + 1] = s1; scores[j + 2] = s2; scores[j + 3] = s3;
-            maximum = fmaxf(maximum, fmaxf(fmaxf(s0, s1), fmaxf(s2, s3)));
         }
-        for (; j <= i; j++) {
-            const float *kj = key + j * key_value_stride;
-            __m512 a = _mm512_setzero_ps();
-            for (int64_t c = 0; c < vectors; c++) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kj + 16 * c), a);
-            float s = _mm512_reduce_add_ps(a) * scale;
-            scores[j] = s;
-            maximum = fmaxf(maximum, s);
+    }
+    // 2. Softmax numerators per row (keys 0...i), zeros for the later keys its group's tiles reach, and
+    //    1 / their sum.
+    float inverse[4];
+    for (int64_t i0 = first_query; i0 < end_query; i0 += 4) {
+        const int rows = (int)(end_query - i0 < 4 ? end_query - i0 : 4);
+        const int64_t group_count = i0 + rows;  // keys the group's last row needs
+        for (int r = 0; r < rows; r++) {
+            float *s = scores + (i0 + r - first_query) * score_stride;
+            const int64_t count = i0 + r + 1;
+            __m512 max_v = _mm512_set1_ps(-INFINITY);
+            int64_t t = 0;
+            for (; t + 16 <= count; t += 16) max_v = _mm512_max_ps(max_v, _mm512_loadu_ps(s + t));
+            if (t < count) {
+                __mmask16 mask = (__mmask16)((1u << (count - t)) - 1u);
+                max_v = _mm512_max_ps(max_v, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mask, s + t));
+            }
+            max_v = _mm512_set1_ps(_mm512_reduce_max_ps(max_v));
+            __m512 total_v = _mm512_setzero_ps();
+            for (t = 0; t + 16 <= count; t += 16) {
+                __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + t), max_v));
+                _mm512_storeu_ps(s + t, e);
+                total_v = _mm512_add_ps(total_v, e);
+            }
+            if (t < count) {
+                __mmask16 mask = (__mmask16)((1u << (count - t)) - 1u);
+                __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + t), max_v));
+                e = _mm512_maskz_mov_ps(mask, e);
+                _mm512_mask_storeu_ps(s + t, mask, e);
+                total_v = _mm512_add_ps(total_v, e);
+            }
+            for (int64_t j = count; j < group_count; j++) s[j] = 0.0f;
+            inverse[r] = 1.0f / _mm512_reduce_add_ps(total_v);
         }
-        // Softmax numerators and their sum.
-        const int64_t count = i + 1;
-        const __m512 max_v = _mm512_set1_ps(maximum);
-        __m512 total_v = _mm512_setzero_ps();
-        int64_t t = 0;
-        for (; t + 16 <= count; t += 16) {
-            __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(scores + t), max_v));
-            _mm512_storeu_ps(scores + t, e);
-            total_v = _mm512_add_ps(total_v, e);
+        // 3. Weighted sums of values for the group, 64 dimensions at a time (then 16 at a time).
+        const float *p = scores + (i0 - first_query) * score_stride;
+        int64_t d = 0;
+        for (; d + 64 <= head_dimension; d += 64) {
+            __m512 acc[16];
+            for (int c = 0; c < 16; c++) acc[c] = _mm512_setzero_ps();
+            switch (rows) {
+            case 4: weighted_rows_4(p, score_stride, value + d, value_stride, group_count, acc); break;
+            case 3: weighted_rows_3(p, score_stride, value + d, value_stride, group_count, acc); break;
+            case 2: weighted_rows_2(p, score_stride, value + d, value_stride, group_count, acc); break;
+            default: weighted_rows_1(p, score_stride, value + d, value_stride, group_count, acc); break;
+            }
+            for (int r = 0; r < rows; r++) {
+                float *out = output + (i0 + r) * output_stride + d;
+                const __m512 inverse_v = _mm512_set1_ps(inverse[r]);
+                for (int c = 0; c < 4; c++) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(acc[r * 4 + c], inverse_v));
+            }
         }
-        if (t < count) {
-            __mmask16 mask = (__mmask16)((1u << (count - t)) - 1u);
-            __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, scores + t), max_v));
-            e = _mm512_maskz_mov_ps(mask, e);
-            _mm512_mask_storeu_ps(scores + t, mask, e);
-            total_v = _mm512_add_ps(total_v, e);
+        for (; d < head_dimension; d += 16) {
+            for (int r = 0; r < rows; r++) {
+                const float *pr = p + r * score_stride;
+                __m512 acc = _mm512_setzero_ps();
+                for (int64_t j = 0; j < group_count; j++)
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(pr[j]), _mm512_loadu_ps(value + j * value_stride + d), acc);
+                _mm512_storeu_ps(output + (i0 + r) * output_stride + d, _mm512_mul_ps(acc, _mm512_set1_ps(inverse[r])));
+            }
         }
-        const float inverse = 1.0f / _mm512_reduce_add_ps(total_v);
-        // Weighted sum of values.
-        __m512 acc[16];
-        for (int64_t c = 0; c < vectors; c++) acc[c] = _mm512_setzero_ps();
-        for (int64_t jj = 0; jj < count; jj++) {
-            const __m512 weight = _mm512_set1_ps(scores[jj]);
-            const float *vj = value + jj * key_value_stride;
-            for (int64_t c = 0; c < vectors; c++) acc[c] = _mm512_fmadd_ps(weight, _mm512_loadu_ps(vj + 16 * c), acc[c]);
-        }
-        float *out = output + i * output_stride;
-        const __m512 inverse_v = _mm512_set1_ps(inverse);
-        for (int64_t c = 0; c < vectors; c++) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(acc[c], inverse_v));
     }
 }
 
 #else
 void qk_exp_avx512(const float *source, float *destination, int64_t count) {}
-void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key, const float *value,
-                             int64_t key_value_stride, float *output, int64_t output_stride,
-                             int64_t first_query, int64_t end_query, int64_t head_dimension, float scale,
-                             float *scores) {}
+void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
+                           float *transposed, int64_t transposed_stride) {}
+void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
+                             int64_t key_transposed_stride, const float *value, int64_t value_stride,
+                             float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
+                             int64_t head_dimension, float scale, float *scores) {}
 #endif

@@ -18,8 +18,9 @@ public struct SequenceSegment: Sendable, Equatable {
 /// Grouped-query causal self-attention over a packed batch of sequences.
 ///
 /// Sequences are packed back to back without padding; each one attends only to its own earlier tokens.
-/// Scores are computed one query row at a time, so memory stays O(length) per task and the full L×L
-/// matrix is never built.
+/// A task holds the scores of at most `queriesPerTask` query rows, so memory stays O(length) per task and
+/// the full L×L matrix is never built. The plain-Swift path (the reference) works one query row at a
+/// time; the AVX-512 kernel four rows at a time against keys transposed once per segment and head.
 public enum CausalAttention {
     /// Query rows handled by one task.
     static let queriesPerTask = 32
@@ -39,14 +40,14 @@ public enum CausalAttention {
         queryStride: Int? = nil, keyValueStride: Int? = nil, features: CPUFeatures = .usable,
         pool: ComputePool = .shared
     ) {
-        struct Task { let segment: SequenceSegment; let head: Int; let firstQuery: Int; let queryCount: Int }
+        struct Task { let segment: SequenceSegment; let segmentIndex: Int; let head: Int; let firstQuery: Int; let queryCount: Int }
         var tasks: [Task] = []
-        for segment in segments {
+        for (segmentIndex, segment) in segments.enumerated() {
             for head in 0..<heads {
                 var first = 0
                 while first < segment.length {
                     let count = min(queriesPerTask, segment.length - first)
-                    tasks.append(Task(segment: segment, head: head, firstQuery: first, queryCount: count))
+                    tasks.append(Task(segment: segment, segmentIndex: segmentIndex, head: head, firstQuery: first, queryCount: count))
                     first += count
                 }
             }
@@ -57,25 +58,54 @@ public enum CausalAttention {
         let headsPerKeyValue = heads / keyValueHeads
         let scale = 1 / Float(headDimension).squareRoot()
         let vectorized = features.hasAVX512 && headDimension % 16 == 0 && headDimension <= 256
+        // The AVX-512 kernel reads keys transposed: one (dimension × padded length) block per segment
+        // and key-value head, made once here and shared by that head's tasks.
+        var transposedOffsets: [Int] = []
+        var transposedCount = 0
+        if vectorized {
+            for segment in segments {
+                transposedOffsets.append(transposedCount)
+                transposedCount += keyValueHeads * headDimension * paddedLength(segment.length)
+            }
+        }
+        let transposed = UnsafeMutablePointer<Float>.allocate(capacity: max(transposedCount, 1))
+        defer { transposed.deallocate() }
+        if vectorized {
+            segments.withUnsafeBufferPointer { segments in
+                pool.run(tasks: segments.count * keyValueHeads) { index in
+                    let segmentIndex = index / keyValueHeads, keyValueHead = index % keyValueHeads
+                    let segment = segments[segmentIndex]
+                    let padded = paddedLength(segment.length)
+                    qk_transpose_keys_f32(
+                        key + segment.start * keyValueStride + keyValueHead * headDimension, Int64(keyValueStride),
+                        Int64(segment.length), Int64(headDimension),
+                        transposed + transposedOffsets[segmentIndex] + keyValueHead * headDimension * padded, Int64(padded))
+                }
+            }
+        }
         tasks.withUnsafeBufferPointer { tasks in
             pool.run(tasks: tasks.count) { index in
                 let task = tasks[index]
                 let keyValueHead = task.head / headsPerKeyValue
                 let lastQuery = task.firstQuery + task.queryCount
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: lastQuery)
-                let accumulator = UnsafeMutableRawPointer.allocate(byteCount: headDimension * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: headDimension)
-                defer { scores.deallocate(); accumulator.deallocate() }
                 let keys = key + task.segment.start * keyValueStride + keyValueHead * headDimension
                 let values = value + task.segment.start * keyValueStride + keyValueHead * headDimension
                 if vectorized {
+                    let padded = paddedLength(task.segment.length)
+                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: task.queryCount * paddedLength(lastQuery))
+                    defer { scores.deallocate() }
                     qk_attention_f32_avx512(
                         query + task.segment.start * queryStride + task.head * headDimension, Int64(queryStride),
-                        keys, values, Int64(keyValueStride),
+                        transposed + transposedOffsets[task.segmentIndex] + keyValueHead * headDimension * padded,
+                        Int64(padded), values, Int64(keyValueStride),
                         output + task.segment.start * outputStride + task.head * headDimension, Int64(outputStride),
                         Int64(task.firstQuery), Int64(lastQuery), Int64(headDimension), scale, scores)
                     return
                 }
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: lastQuery)
+                let accumulator = UnsafeMutableRawPointer.allocate(byteCount: headDimension * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: headDimension)
+                defer { scores.deallocate(); accumulator.deallocate() }
                 for i in task.firstQuery..<lastQuery {
                     let row = task.segment.start + i
                     let q = query + row * queryStride + task.head * headDimension
@@ -117,4 +147,7 @@ public enum CausalAttention {
             }
         }
     }
+
+    /// Length rounded up to the AVX-512 kernel's key tile (32).
+    static func paddedLength(_ length: Int) -> Int { (length + 31) & ~31 }
 }

@@ -192,6 +192,37 @@ func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, p
         }
     }
 
+    /// A sequence's output is bitwise the same alone and packed after other sequences (the kernel groups
+    /// query rows by four and key tiles by 32 per task; no row may depend on that grouping).
+    @Test func resultsDoNotDependOnPacking() {
+        let heads = 4, kvHeads = 2, d = 128
+        let lengths = [37, 1, 64, 100, 3]
+        let tokens = lengths.reduce(0, +)
+        let q = randomValues(tokens * heads * d, seed: 20, scale: 2)
+        let k = randomValues(tokens * kvHeads * d, seed: 21, scale: 2)
+        let v = randomValues(tokens * kvHeads * d, seed: 22)
+        func attention(_ segments: [SequenceSegment], rows: Range<Int>) -> [Float] {
+            var out = [Float](repeating: .nan, count: tokens * heads * d)
+            q.withUnsafeBufferPointer { q in k.withUnsafeBufferPointer { k in v.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBufferPointer { out in
+                    CausalAttention.compute(query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!, output: out.baseAddress!,
+                                            segments: segments, heads: heads, keyValueHeads: kvHeads, headDimension: d,
+                                            features: .detected)
+                }
+            } } }
+            return Array(out[(rows.lowerBound * heads * d)..<(rows.upperBound * heads * d)])
+        }
+        var start = 0
+        let packed = lengths.map { length in
+            defer { start += length }
+            return SequenceSegment(start: start, length: length)
+        }
+        for segment in packed {
+            let rows = segment.start..<(segment.start + segment.length)
+            #expect(attention([segment], rows: rows) == attention(packed, rows: rows), "segment at \(segment.start)")
+        }
+    }
+
     @Test func vectorExpMatchesFoundation() {
         guard CPUFeatures.detected.hasAVX512 else { return }
         let inputs = (0..<2001).map { -110 + Float($0) * 0.06 } + [0, -0.0, -1e-8, -88, -103.9]

@@ -57,14 +57,21 @@ void qk_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint
 /// fp32 → bf16 with round-to-nearest-even (NaN stays NaN), as PyTorch's `.to(torch.bfloat16)`. AVX-512.
 void qk_f32_to_bf16_avx512(const float *source, uint16_t *destination, int64_t count);
 
+/// Keys of one sequence and key-value head, transposed for `qk_attention_f32_avx512`: row d of
+/// `transposed` (rows `transposed_stride` apart, stride ≥ count rounded up to 32) gets dimension d of
+/// keys 0..<count, zero-filled up to the multiple of 32. AVX-512F.
+void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
+                           float *transposed, int64_t transposed_stride);
+
 /// Causal attention for one sequence and head, query rows [first_query, end_query) of the sequence
-/// (row i attends to rows 0...i). `query` rows are `query_stride` floats apart, `key`/`value` rows
-/// `key_value_stride`; `head_dimension` must be a multiple of 16 and at most 256; `scores` needs
-/// end_query floats. AVX-512F.
-void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key, const float *value,
-                             int64_t key_value_stride, float *output, int64_t output_stride,
-                             int64_t first_query, int64_t end_query, int64_t head_dimension, float scale,
-                             float *scores);
+/// (row i attends to rows 0...i). `query` rows are `query_stride` floats apart, `value` rows
+/// `value_stride`; keys come transposed (`qk_transpose_keys_f32`, covering at least end_query keys);
+/// `head_dimension` must be a multiple of 16; `scores` needs (end_query − first_query) ×
+/// (end_query rounded up to 32) floats. A row's result does not depend on first_query/end_query. AVX-512F.
+void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
+                             int64_t key_transposed_stride, const float *value, int64_t value_stride,
+                             float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
+                             int64_t head_dimension, float scale, float *scores);
 
 /// Element-wise exp (the polynomial the attention kernel uses), for tests. AVX-512F.
 void qk_exp_avx512(const float *source, float *destination, int64_t count);
