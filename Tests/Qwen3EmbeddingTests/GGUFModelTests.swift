@@ -113,6 +113,29 @@ import Tokenizer
         }
     }
 
+    /// llama.cpp #14252: Qwen3-Embedding GGUFs that say add_eos_token = false (and name <|im_end|> as
+    /// EOS) still get <|endoftext|> appended by the Embedder, so they embed like the reference.
+    @Test func embeddingFilesWithoutTheEOSFlagStillPoolAtEndOfText() async throws {
+        var bytes = try [UInt8](Data(contentsOf: Self.directory.appendingPathComponent("embedding-Q8_0.gguf")))
+        let key = Array("tokenizer.ggml.add_eos_token".utf8)
+        let keyStart = try #require((0..<(bytes.count - key.count)).first { bytes[$0..<($0 + key.count)].elementsEqual(key) })
+        let valueAt = keyStart + key.count + 4  // after the BOOL type tag
+        try #require(bytes[valueAt - 4] == 7 && bytes[valueAt] == 1)
+        bytes[valueAt] = 0
+        let patched = FileManager.default.temporaryDirectory.appendingPathComponent("no-eos-\(UUID().uuidString).gguf")
+        try Data(bytes).write(to: patched)
+        defer { try? FileManager.default.removeItem(at: patched) }
+
+        let golden = try Self.golden()
+        let embedder = try Embedder(modelPath: patched.path)
+        #expect(embedder.tokenize(golden.texts) == golden.ids)
+        #expect(try Tokenizer.load(modelPath: patched.path).encode(golden.texts[0]) == golden.ids[0])
+        let vectors = try await embedder.embed(golden.texts)
+        for (row, vector) in vectors.enumerated() {
+            #expect(Self.cosine(vector, golden.embeddings[row]) >= 0.999, "row \(row)")
+        }
+    }
+
     @Test func damagedFilesAreClearErrors() throws {
         let source = Self.directory.appendingPathComponent("embedding-Q8_0.gguf")
         let bytes = try Data(contentsOf: source)
