@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Qwen3Embedding"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "ModelToolsTests", dependencies: ["ModelTools", "ModelFormats", "Qwen3Embedding"]),
-        .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding"]),
+        .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding", "Kernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,8 +25,11 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
 
     /// What the kernels may use: `detected`, or nothing when `QWEN3_KERNEL=portable` forces the plain
     /// Swift path (tests run it on every machine).
+    /// Read on every call (it is the default argument of every kernel entry point), so it uses
+    /// `getenv` rather than building `ProcessInfo`'s environment dictionary each time.
     public static var usable: CPUFeatures {
-        ProcessInfo.processInfo.environment["QWEN3_KERNEL"] == "portable" ? [] : detected
+        guard let value = getenv("QWEN3_KERNEL"), String(cString: value) == "portable" else { return detected }
+        return []
     }
 
     /// The AVX-512 subset the fp32 kernels need.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Kernels
 
 /// The `qwen3-embed` binary end to end: its stdout/stderr contract and exit codes.
 @Suite struct CLITests {
@@ -35,10 +36,13 @@ import Testing
         }
     }
 
-    func run(_ arguments: [String], stdin: String? = nil) throws -> Output {
+    func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Output {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -67,6 +71,29 @@ import Testing
 
     func golden<T: Decodable>(_ name: String, _ type: T.Type) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("golden/\(name)")))
+    }
+
+    /// `bench --json` keeps its key contract, and `QWEN3_KERNEL=portable` forces the plain-Swift kernels.
+    @Test(arguments: [("fp32", false), ("bf16", false), ("fp32", true)])
+    func benchPrintsItsJSONContract(precision: String, portable: Bool) throws {
+        let result = try run(
+            ["bench", "--model", Self.embeddingModel, "--batch", "2", "--seq-len", "8", "--iterations", "2",
+             "--precision", precision, "--threads", "1", "--json"],
+            environment: portable ? ["QWEN3_KERNEL": "portable"] : [:])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(result.lines.first)
+        for key in ["tokens_per_second", "latency_ms_p50", "latency_ms_p99", "peak_rss_bytes", "kernel", "precision", "threads"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        #expect((object["tokens_per_second"] as? Double ?? 0) > 0)
+        #expect(object["precision"] as? String == precision)
+        #expect(object["threads"] as? Int == 1)
+        let kernel = try #require(object["kernel"] as? String)
+        if portable {
+            #expect(kernel == "portable")
+        } else if CPUFeatures.detected.hasAVX512 && (precision == "fp32" || CPUFeatures.detected.contains(.avx512bf16)) {
+            #expect(kernel.hasPrefix("avx512") || kernel.hasPrefix("amx"), "\(kernel)")
+        }
     }
 
     @Test func embedPrintsGoldenVectorsInOrder() throws {
