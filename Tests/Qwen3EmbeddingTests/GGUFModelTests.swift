@@ -58,6 +58,8 @@ import Tokenizer
         let name = "embedding-\(type).gguf"
         let golden = try Self.golden()
         let embedder = try Embedder(modelPath: Self.directory.appendingPathComponent(name).path)
+        // The file's quantization mix, as llama-quantize names it (general.file_type).
+        #expect(embedder.model.configuration.checkpointDataType == type)
         // The tokenizer rebuilt from the GGUF metadata gives the reference ids (EOS included).
         #expect(embedder.tokenize(golden.texts) == golden.ids, "\(name): token ids")
         let vectors = try await embedder.embed(golden.texts)
