@@ -97,9 +97,12 @@ public final class QuantizedMatrix: LinearLayer, @unchecked Sendable {
     ///
     /// `fill(row, codes, scales, offsets)` writes one weight row: `columns` codes, and
     /// `columns / subBlockSize` scales and offsets (offsets are ignored when `!layout.hasOffset`).
-    /// `columns` must be a positive multiple of 32. Codes are masked to `layout.bits` bits.
+    /// `columns` must be a positive multiple of 32. Codes are masked to `layout.bits` bits. With a
+    /// `pool`, rows are filled by its workers, 16-row panels per task, so `fill` is then called
+    /// concurrently for different rows and must be safe for that (a pure decoder of file bytes is);
+    /// without one, rows are filled in order on the calling thread.
     public init(
-        rows: Int, columns: Int, layout: Layout,
+        rows: Int, columns: Int, layout: Layout, pool: ComputePool? = nil,
         fill: (Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
     ) {
         precondition(rows > 0 && columns > 0 && columns % 32 == 0, "quantized matrices need a positive multiple of 32 columns")
@@ -108,12 +111,15 @@ public final class QuantizedMatrix: LinearLayer, @unchecked Sendable {
         self.rows = rows
         self.columns = columns
         self.layout = layout
-        paddedRows = (rows + 31) / 32 * 32
-        nibbles = layout.bits <= 4
+        let paddedRows = (rows + 31) / 32 * 32
+        let nibbles = layout.bits <= 4
+        let codeBytes = nibbles ? 256 : 512
+        self.paddedRows = paddedRows
+        self.nibbles = nibbles
+        self.codeBytes = codeBytes
         let panels = paddedRows / 16
         let groups = columns / 32
         let subBlocks = columns / layout.subBlockSize
-        codeBytes = nibbles ? 256 : 512
 
         // Codes go straight into a buffer of panels × groups × codeBytes; scales and offsets are collected
         // in fp32 first because their storage width depends on all of them.
@@ -122,31 +128,48 @@ public final class QuantizedMatrix: LinearLayer, @unchecked Sendable {
         codes.initialize(repeating: 0, count: panels * groups * codeBytes)
         var scales = [Float](repeating: 0, count: paddedRows * subBlocks)
         var offsets = [Float](repeating: 0, count: layout.hasOffset ? paddedRows * subBlocks : 0)
-        let rowCodes = UnsafeMutablePointer<UInt8>.allocate(capacity: columns)
-        let rowScales = UnsafeMutablePointer<Float>.allocate(capacity: subBlocks)
-        let rowOffsets = UnsafeMutablePointer<Float>.allocate(capacity: subBlocks)
-        defer { rowCodes.deallocate(); rowScales.deallocate(); rowOffsets.deallocate() }
         let mask = UInt8(truncatingIfNeeded: (1 << layout.bits) - 1)
-        for row in 0..<rows {
-            rowCodes.initialize(repeating: 0, count: columns)
-            rowScales.initialize(repeating: 0, count: subBlocks)
-            rowOffsets.initialize(repeating: 0, count: subBlocks)
-            fill(row, rowCodes, rowScales, rowOffsets)
-            let panel = codes + (row / 16) * groups * codeBytes
-            let lane = row % 16
-            for column in 0..<columns {
-                let code = rowCodes[column] & mask
-                let group = panel + (column / 32) * codeBytes, within = column % 32
-                if nibbles {
-                    // Vector h of a group: low nibbles are columns 4h..4h+3, high ones 16+4h..16+4h+3.
-                    group[((within % 16) / 4) * 64 + lane * 4 + within % 4] |= code << (4 * (within / 16))
-                } else {
-                    group[(within / 4) * 64 + lane * 4 + within % 4] = code
+        scales.withUnsafeMutableBufferPointer { scales in
+            offsets.withUnsafeMutableBufferPointer { offsets in
+                // Rows of panels [first, end): each panel's code bytes, scales and offsets belong to its rows
+                // only, so tasks over disjoint panels write disjoint memory.
+                func fillPanels(_ panelRange: Range<Int>) {
+                    let rowCodes = UnsafeMutablePointer<UInt8>.allocate(capacity: columns)
+                    let rowScales = UnsafeMutablePointer<Float>.allocate(capacity: subBlocks)
+                    let rowOffsets = UnsafeMutablePointer<Float>.allocate(capacity: subBlocks)
+                    defer { rowCodes.deallocate(); rowScales.deallocate(); rowOffsets.deallocate() }
+                    for row in (panelRange.lowerBound * 16)..<min(rows, panelRange.upperBound * 16) {
+                        rowCodes.initialize(repeating: 0, count: columns)
+                        rowScales.initialize(repeating: 0, count: subBlocks)
+                        rowOffsets.initialize(repeating: 0, count: subBlocks)
+                        fill(row, rowCodes, rowScales, rowOffsets)
+                        let panel = codes + (row / 16) * groups * codeBytes
+                        let lane = row % 16
+                        for column in 0..<columns {
+                            let code = rowCodes[column] & mask
+                            let group = panel + (column / 32) * codeBytes, within = column % 32
+                            if nibbles {
+                                // Vector h of a group: low nibbles are columns 4h..4h+3, high ones 16+4h..16+4h+3.
+                                group[((within % 16) / 4) * 64 + lane * 4 + within % 4] |= code << (4 * (within / 16))
+                            } else {
+                                group[(within / 4) * 64 + lane * 4 + within % 4] = code
+                            }
+                        }
+                        for block in 0..<subBlocks {
+                            scales[row * subBlocks + block] = rowScales[block]
+                            if layout.hasOffset { offsets[row * subBlocks + block] = rowOffsets[block] }
+                        }
+                    }
                 }
-            }
-            for block in 0..<subBlocks {
-                scales[row * subBlocks + block] = rowScales[block]
-                if layout.hasOffset { offsets[row * subBlocks + block] = rowOffsets[block] }
+                let usedPanels = (rows + 15) / 16
+                guard let pool, usedPanels > 1 else {
+                    fillPanels(0..<usedPanels)
+                    return
+                }
+                let taskCount = min(usedPanels, pool.width * 8)
+                pool.run(tasks: taskCount) { task in
+                    fillPanels((usedPanels * task / taskCount)..<(usedPanels * (task + 1) / taskCount))
+                }
             }
         }
 

@@ -116,7 +116,7 @@ func makeLinearLayer(_ tensors: [GGUFTensorInfo], file: GGUFFile, precision: Pre
             let base = file.data(of: tensor).baseAddress!
             for row in 0..<tensor.rows { owners.append((base, row)) }
         }
-        let matrix = QuantizedMatrix(rows: owners.count, columns: columns, layout: layout) { row, codes, scales, offsets in
+        let matrix = QuantizedMatrix(rows: owners.count, columns: columns, layout: layout, pool: .shared) { row, codes, scales, offsets in
             let (base, tensorRow) = owners[row]
             GGMLBlocks.decode(type, base + tensorRow * rowBytes, count: columns, codes: codes, scales: scales, offsets: offsets)
         }

@@ -247,6 +247,26 @@ import Testing
         }
     }
 
+    /// Filling rows on the pool's workers (as model loading does) packs exactly the bytes a serial fill does,
+    /// for row counts that end inside a panel and for fewer panels than tasks.
+    @Test(arguments: [("Q8_0", 70), ("Q4_K", 33), ("Q6_K", 16), ("Q4_0", 250)])
+    func pooledFillPacksTheSameBytes(name: String, rows: Int) throws {
+        let layout = try #require(Self.layouts.first { $0.0 == name }?.1)
+        let columns = 96
+        let reference = Weights(rows: rows, columns: columns, layout: layout, seed: 900, halfScales: false)
+        let subBlocks = columns / layout.subBlockSize
+        let (codes, scales, offsets) = (reference.codes, reference.scales, reference.offsets)
+        let pooled = QuantizedMatrix(rows: rows, columns: columns, layout: layout, pool: .shared) { row, c, s, o in
+            for i in 0..<columns { c[i] = codes[row * columns + i] }
+            for b in 0..<subBlocks {
+                s[b] = scales[row * subBlocks + b]
+                if layout.hasOffset { o[b] = offsets[row * subBlocks + b] }
+            }
+        }
+        #expect(pooled.byteCount == reference.matrix.byteCount)
+        #expect(memcmp(pooled.storage, reference.matrix.storage, pooled.byteCount) == 0, "\(name) with \(rows) rows")
+    }
+
     /// Codes wider than the layout's bits are masked, so a stray high bit cannot corrupt a neighbour nibble.
     @Test func codesAreMaskedToTheirBits() {
         let matrix = QuantizedMatrix(rows: 2, columns: 32, layout: .q4_0) { row, codes, scales, _ in
