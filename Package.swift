@@ -51,7 +51,7 @@ let package = Package(
             ]
         ),
         // MTEB-style evaluation harness.
-        .target(name: "Evaluation", dependencies: ["Qwen3Embedding", "Kernels", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Evaluation", dependencies: ["Qwen3Embedding", "Kernels", "ModelFormats", .product(name: "Crypto", package: "swift-crypto")]),
         // Hugging Face Hub resolution, cache layout and downloads.
         .target(
             name: "Hub",

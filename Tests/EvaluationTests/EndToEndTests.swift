@@ -132,4 +132,24 @@ import Testing
         let summary = try String(contentsOf: directory.appendingPathComponent("run1/summary.md"), encoding: .utf8)
         #expect(summary.contains("ARCDRetrieval"))
     }
+
+    /// A GGUF model evaluates like a directory: its own cache identity (name, size, header and tail of
+    /// the file), a cache hit on the second run, and a different identity from another quantization.
+    @Test func ggufModelsEvaluateAndCache() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gguf = Paths.tests.appendingPathComponent("Fixtures/gguf-llama/embedding-Q8_0.gguf").path
+        let other = Paths.tests.appendingPathComponent("Fixtures/gguf-llama/embedding-Q4_0.gguf").path
+        #expect(try ModelFingerprint.compute(directory: gguf) != ModelFingerprint.compute(directory: other))
+        #expect(try ModelFingerprint.compute(directory: gguf) == ModelFingerprint.compute(directory: gguf))
+        let configuration = EvaluationConfiguration(
+            modelPath: gguf, taskFiles: [Paths.task("jsts.json")], limit: 4,
+            cacheDirectory: directory.appendingPathComponent("cache"), maxLength: 128)
+        let tasks = try EvaluationSession.loadTasks(configuration)
+        let first = try await EvaluationSession.run(configuration, tasks: tasks)
+        #expect(first.summary.embedding.texts > 0 && first.summary.embedding.cachedTexts == 0)
+        let second = try await EvaluationSession.run(configuration, tasks: tasks)
+        #expect(second.summary.embedding.texts == 0 && second.summary.embedding.cachedTexts == first.summary.embedding.texts)
+        #expect(second.results.map(\.scores) == first.results.map(\.scores))
+    }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ModelFormats
 import Qwen3Embedding
 
 /// Something that turns texts into L2-normalised vectors: the Qwen3 `Embedder`, or a stand-in in tests.
@@ -35,8 +36,15 @@ public struct EmbedderEncoder: TextEncoder {
 /// A short hash naming a model's weights and configuration.
 public enum ModelFingerprint {
     /// SHA-256 over config.json and, per weight file, its name, size and first and last 64 KiB
-    /// (headers and data differ between checkpoints; hashing gigabytes would cost minutes).
+    /// (headers and data differ between checkpoints; hashing gigabytes would cost minutes). A GGUF
+    /// model (a `.gguf` file, or a directory holding just one) is hashed the same way: the file's
+    /// name, size, first and last 64 KiB, where its header and metadata begin and its tensors end.
     public static func compute(directory: String) throws -> String {
+        if case .gguf(let file)? = try? ModelLocation(path: directory) {
+            var hasher = SHA256()
+            try hashWeightFile(at: file, into: &hasher)
+            return hexPrefix(hasher)
+        }
         let folder = URL(fileURLWithPath: directory)
         var hasher = SHA256()
         guard let config = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path) else {
@@ -45,16 +53,24 @@ public enum ModelFingerprint {
         hasher.update(data: config)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         for name in files.filter({ $0.hasSuffix(".safetensors") }).sorted() {
-            let path = folder.appendingPathComponent(name).path
-            guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError.unreadableFile(path: path) }
-            defer { try? handle.close() }
-            let size = try handle.seekToEnd()
-            hasher.update(data: Data("\(name)\0\(size)\0".utf8))
-            try handle.seek(toOffset: 0)
-            hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
-            try handle.seek(toOffset: size > 1 << 16 ? size - (1 << 16) : 0)
-            hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
+            try hashWeightFile(at: folder.appendingPathComponent(name).path, into: &hasher)
         }
-        return hasher.finalize().prefix(8).map { String(format: "%02x", $0) }.joined()
+        return hexPrefix(hasher)
+    }
+
+    private static func hashWeightFile(at path: String, into hasher: inout SHA256) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError.unreadableFile(path: path) }
+        defer { try? handle.close() }
+        let size = try handle.seekToEnd()
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        hasher.update(data: Data("\(name)\0\(size)\0".utf8))
+        try handle.seek(toOffset: 0)
+        hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
+        try handle.seek(toOffset: size > 1 << 16 ? size - (1 << 16) : 0)
+        hasher.update(data: try handle.read(upToCount: 1 << 16) ?? Data())
+    }
+
+    private static func hexPrefix(_ hasher: SHA256) -> String {
+        hasher.finalize().prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 }
