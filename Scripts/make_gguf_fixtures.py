@@ -12,9 +12,10 @@ it under vendor/llama.cpp) and a virtualenv with llama-cpp-python, gguf, torch, 
 sentencepiece (Benchmarks/compare/run.sh makes one):
 
     LLAMA_CPP_DIR=.../llama.cpp /tmp/qwen3-bench-venv/bin/python Scripts/make_gguf_fixtures.py
+    /tmp/qwen3-bench-venv/bin/python Scripts/make_gguf_fixtures.py --add IQ4_NL IQ4_XS   # more types only
 
 Writes Tests/Fixtures/gguf-llama/: embedding-<TYPE>.gguf for F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
-Q3_K_M, Q4_K_M, Q5_K_M, Q6_K; reranker-F16.gguf and reranker-Q8_0.gguf (with llama.cpp's `cls.output`
+Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS; reranker-F16.gguf and reranker-Q8_0.gguf (with llama.cpp's `cls.output`
 head); llama-outputs.json (llama.cpp's pooled embeddings and rank outputs on each file).
 """
 
@@ -37,7 +38,8 @@ SOURCE = FIXTURES / "tiny-qwen3-quant"
 GOLDEN = FIXTURES / "golden" / "quant.json"
 OUT = FIXTURES / "gguf-llama"
 
-EMBEDDING_TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]
+# IQ4_NL and IQ4_XS need no importance matrix (the other IQ types do, and are not supported here).
+EMBEDDING_TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"]
 RERANKER_TYPES = ["Q8_0"]
 
 
@@ -92,7 +94,28 @@ def cosine(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def add_types(kinds: list[str]) -> int:
+    """Adds embedding files of more types, quantized by llama.cpp from the committed embedding-F16.gguf,
+    and llama.cpp's outputs on them, without reconverting (the other files stay byte-identical)."""
+    import llama_cpp
+    golden = json.loads(GOLDEN.read_text())
+    outputs = json.loads((OUT / "llama-outputs.json").read_text())
+    for kind in kinds:
+        path = OUT / f"embedding-{kind}.gguf"
+        quantize(OUT / "embedding-F16.gguf", path, kind)
+        vectors = llama_outputs(path, golden["ids"], llama_cpp.LLAMA_POOLING_TYPE_LAST)
+        cosines = [cosine(v, r) for v, r in zip(vectors, golden["embeddings"])]
+        outputs["files"][path.name] = {"embeddings": vectors, "min_cosine_vs_transformers": min(cosines)}
+        print(f"{path.name:28s} {path.stat().st_size / 1e6:5.2f} MB  llama.cpp vs transformers fp32: "
+              f"min cosine {min(cosines):.6f}")
+    outputs["files"] = dict(sorted(outputs["files"].items()))
+    (OUT / "llama-outputs.json").write_text(json.dumps(outputs) + "\n")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--add":
+        return add_types(sys.argv[2:])
     llama_dir = Path(os.environ.get("LLAMA_CPP_DIR", "/tmp/bench/llama_cpp_python-0.3.36/vendor/llama.cpp"))
     if not (llama_dir / "convert_hf_to_gguf.py").exists():
         print(f"set LLAMA_CPP_DIR to a llama.cpp source tree (missing {llama_dir}/convert_hf_to_gguf.py)", file=sys.stderr)

@@ -17,7 +17,7 @@ Run with the benchmark virtualenv, which has them:
 Writes Tests/Fixtures/gguf/:
 
 * dequant-goldens.json — for every type the Swift reader supports (F32, F16, BF16, Q4_0, Q4_1, Q5_0,
-  Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): raw blocks and the float32 bit patterns
+  Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS): raw blocks and the float32 bit patterns
   `gguf.quants.dequantize` returns. Block bytes are random except the f16 scale fields, which hold
   finite values of realistic magnitude, plus edge-case blocks (zero, -0, negative, largest and
   subnormal scales; all-zero and all-one code bytes). For F16 and BF16 also every one of the 65 536 bit
@@ -61,7 +61,12 @@ SUPPORTED = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q2_
 SCALE_FIELDS = {
     T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],
     T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.IQ4_NL: [0], T.IQ4_XS: [0],
 }
+
+# Non-linear 4-bit types, supported later: their goldens come from a generator of their own, so the
+# entries above (and every other fixture this script writes) stay byte-identical.
+NONLINEAR = [T.IQ4_NL, T.IQ4_XS]
 
 
 def b64(data: bytes) -> str:
@@ -160,6 +165,14 @@ def goldens() -> list[dict]:
             entry["all_patterns_checksum"] = checksum(dequantize(every.reshape(1, -1), qtype))
         entries.append(entry)
         print(f"golden {qtype.name}: {entry['count']} values")
+    nonlinear_rng = np.random.default_rng(20261123)
+    for qtype in NONLINEAR:
+        raw = quantized_blocks(qtype, nonlinear_rng)
+        block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        expected = dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(-1, type_size), qtype).ravel()
+        entries.append({"type": qtype.name, "count": int(expected.size), "raw": b64(raw),
+                        "expected": b64(expected.astype(np.float32).tobytes())})
+        print(f"golden {qtype.name}: {expected.size} values")
     return entries
 
 

@@ -133,7 +133,7 @@ private func expectedValue(_ json: Any) -> GGUFValue {
         #expect(throws: expectedError) { try file.floats(of: iq) }
         var row = [Float](repeating: 0, count: 256)
         #expect(throws: expectedError) { try file.dequantizeRows(of: iq, start: 0, count: 1, into: &row) }
-        #expect(expectedError.localizedDescription == "tensor \"blk.0.iq2_xxs\" in \(file.path) has type IQ2_XXS, which is not supported (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16)")
+        #expect(expectedError.localizedDescription == "tensor \"blk.0.iq2_xxs\" in \(file.path) has type IQ2_XXS, which is not supported (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, BF16)")
 
         let q4 = try #require(file.tensor(named: "blk.0.q4_k"))
         #expect(throws: ModelFormatError.unsupportedDataType(path: file.path, tensor: "blk.0.q4_k", dataType: "Q4_K")) { try file.floatTensor(q4) }

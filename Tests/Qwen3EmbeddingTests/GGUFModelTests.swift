@@ -28,13 +28,16 @@ import Tokenizer
         let files: [String: File]
     }
 
-    /// Each file type with the lowest cosine to the fp32 reference it must reach: the bars
+    /// Each file type with the lowest cosine to the fp32 reference it must reach (and, for every type,
+    /// cosine ≥ 0.9995 to llama.cpp's own embedding of the same text from the same file; measured
+    /// ≥ 0.99977): the bars
     /// for Q8_0 (0.999) and Q4_K_M (0.98); for the others, what llama.cpp itself reaches on the same
     /// file, less a small margin (our activations are quantized per 32 values, llama.cpp's K-quant
     /// path per 256, so neither is uniformly closer).
     static let embeddingFiles: [(type: String, minimumCosine: Float)] = [
         ("F16", 0.99999), ("Q8_0", 0.999), ("Q6_K", 0.998), ("Q5_K_M", 0.994), ("Q5_1", 0.993), ("Q5_0", 0.992),
-        ("Q4_K_M", 0.98), ("Q4_1", 0.977), ("Q4_0", 0.97), ("Q3_K_M", 0.945), ("Q2_K", 0.83),
+        ("Q4_K_M", 0.98), ("Q4_1", 0.977), ("IQ4_NL", 0.975), ("IQ4_XS", 0.975), ("Q4_0", 0.97), ("Q3_K_M", 0.945),
+        ("Q2_K", 0.83),
     ]
 
     static func golden() throws -> QuantGolden {
@@ -68,7 +71,7 @@ import Tokenizer
             let reference = Self.cosine(vector, golden.embeddings[row])
             #expect(reference >= minimumCosine, "\(name)[\(row)]: cosine to transformers \(reference)")
             let peer = Self.cosine(vector, llama[row])
-            #expect(peer >= (type == "F16" ? 0.99999 : 0.99), "\(name)[\(row)]: cosine to llama.cpp \(peer)")
+            #expect(peer >= (type == "F16" ? 0.99999 : 0.9995), "\(name)[\(row)]: cosine to llama.cpp \(peer)")
         }
     }
 

@@ -51,6 +51,9 @@ public enum GGMLBlocks {
         case .q4_K: return AffineLayout(subBlockSize: 32, bits: 4, zeroPoint: 0, hasOffset: true)
         case .q5_K: return AffineLayout(subBlockSize: 32, bits: 5, zeroPoint: 0, hasOffset: true)
         case .q6_K: return AffineLayout(subBlockSize: 16, bits: 6, zeroPoint: 32, hasOffset: false)
+        // The IQ4 types map 4-bit indices through a fixed non-linear table of int8 values; their codes
+        // are those values + 128, so they run as 8-bit affine codes (twice the file's code bytes).
+        case .iq4_NL, .iq4_XS: return AffineLayout(subBlockSize: 32, bits: 8, zeroPoint: 128, hasOffset: false)
         default: return nil
         }
     }
@@ -73,7 +76,7 @@ public enum GGMLBlocks {
     /// Dequantizes `count` values (a whole number of blocks) of `type` from `source` into `into`.
     ///
     /// Bit-for-bit equal to `gguf.quants.dequantize` (gguf 0.19.0) for F32, F16, BF16, Q4_0, Q4_1, Q5_0,
-    /// Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K. Preconditions (programming errors, not file
+    /// Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS. Preconditions (programming errors, not file
     /// errors: `GGUFFile` validates files before calling this): `type.isSupported`, `count >= 0` and a
     /// multiple of `type.blockSize`, `source` readable for `type.rowByteCount(count)` bytes.
     public static func dequantize(_ type: GGMLType, _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
@@ -104,6 +107,8 @@ public enum GGMLBlocks {
                 case .q4_K: q4_K(b, y)
                 case .q5_K: q5_K(b, y)
                 case .q6_K: q6_K(b, y)
+                case .iq4_NL: iq4_NL(b, y)
+                case .iq4_XS: iq4_XS(b, y)
                 default: preconditionFailure("unreachable: \(type.name) is supported but has no dequantizer")
                 }
             }
@@ -184,6 +189,22 @@ public enum GGMLBlocks {
                 let d = half(b, 208)
                 for j in 0..<16 { s[j] = d * Float(Int8(bitPattern: u8(b, 192 + j))); o[j] = 0 }
                 for i in 0..<256 { c[i] = q6Code(b, i) }
+            case .iq4_NL:
+                s[0] = half(b, 0); o[0] = 0
+                for j in 0..<16 {
+                    c[j] = UInt8(bitPattern: iq4Values[Int(u8(b, 2 + j) & 0x0F)]) ^ 0x80
+                    c[j + 16] = UInt8(bitPattern: iq4Values[Int(u8(b, 2 + j) >> 4)]) ^ 0x80
+                }
+            case .iq4_XS:
+                let d = half(b, 0)
+                for block in 0..<8 {
+                    s[block] = d * Float(iq4XSScale(b, block)); o[block] = 0
+                    for j in 0..<16 {
+                        let q = u8(b, 8 + 16 * block + j)
+                        c[32 * block + j] = UInt8(bitPattern: iq4Values[Int(q & 0x0F)]) ^ 0x80
+                        c[32 * block + j + 16] = UInt8(bitPattern: iq4Values[Int(q >> 4)]) ^ 0x80
+                    }
+                }
             default:
                 preconditionFailure("unreachable: \(type.name) has a layout but no decoder")
             }
@@ -345,6 +366,41 @@ public enum GGMLBlocks {
             for k in 0..<16 {
                 let i = 16 * j + k
                 y[i] = dl * Float(Int32(q6Code(b, i)) - 32)
+            }
+        }
+    }
+
+    // MARK: - IQ4 (non-linear 4-bit)
+
+    /// The 16 values the IQ4_NL and IQ4_XS indices select (ggml's `kvalues_iq4nl`, part of the format).
+    static let iq4Values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// IQ4_XS sub-block `j`'s signed scale: 4 low bits from `scales_l`, 2 high bits from `scales_h`, minus 32.
+    @inline(__always) static func iq4XSScale(_ b: UnsafeRawPointer, _ j: Int) -> Int32 {
+        let low = (u8(b, 4 + j / 2) >> UInt8(4 * (j % 2))) & 0x0F
+        let high = UInt8(truncatingIfNeeded: (u16(b, 2) >> UInt16(2 * j)) & 3)
+        return Int32(low | high << 4) - 32
+    }
+
+    /// IQ4_NL: f16 d, then 16 bytes of index pairs (low nibbles are values 0–15, high 16–31); `d * value`.
+    @inline(__always) static func iq4_NL(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b, 0)
+        for j in 0..<16 {
+            y[j] = d * Float(iq4Values[Int(u8(b, 2 + j) & 0x0F)])
+            y[j + 16] = d * Float(iq4Values[Int(u8(b, 2 + j) >> 4)])
+        }
+    }
+
+    /// IQ4_XS: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of indices in 8 sub-blocks of 32;
+    /// `(d * scale) * value`.
+    @inline(__always) static func iq4_XS(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b, 0)
+        for block in 0..<8 {
+            let dl = d * Float(iq4XSScale(b, block))
+            for j in 0..<16 {
+                let q = u8(b, 8 + 16 * block + j)
+                y[32 * block + j] = dl * Float(iq4Values[Int(q & 0x0F)])
+                y[32 * block + j + 16] = dl * Float(iq4Values[Int(q >> 4)])
             }
         }
     }
