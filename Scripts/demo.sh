@@ -20,4 +20,9 @@ $bin similarity --model "$embedding" --query "What is the capital of China?" \
 echo "== rerank"
 $bin rerank --model "$reranker" --query "What is the capital of China?" \
   "The capital of China is Beijing." "Gravity is a force that attracts two bodies towards each other."
+echo "== quantize to GGUF Q8_0, then embed from the file"
+gguf="$(mktemp -d)/tiny-q8_0.gguf"
+$bin quantize --model Tests/Fixtures/tiny-qwen3-quant --type q8_0 --output "$gguf"
+$bin embed --model "$gguf" "The capital of China is Beijing." | cut -c1-160
+rm -rf "$(dirname "$gguf")"
 echo "(tiny random-weight models: the numbers prove the pipeline, not relevance; use a real model for that)"
