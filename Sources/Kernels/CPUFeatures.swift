@@ -28,7 +28,7 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
     /// Read on every call (it is the default argument of every kernel entry point), so it uses
     /// `getenv` rather than building `ProcessInfo`'s environment dictionary each time.
     public static var usable: CPUFeatures {
-        guard let value = getenv("QWEN3_KERNEL"), String(cString: value) == "portable" else { return detected }
+        guard let value = getenv("QWEN3_KERNEL"), strcmp(value, "portable") == 0 else { return detected }
         return []
     }
 

@@ -38,8 +38,7 @@ public final class SafetensorsWriter {
     public let path: String
     /// Tensors in the order their data is expected.
     public let tensors: [TensorLayout]
-    private let partialPath: String
-    private var descriptor: Int32
+    private let file: PartialFile
     private var current = 0
     private var writtenInCurrent = 0
 
@@ -47,28 +46,19 @@ public final class SafetensorsWriter {
     public init(path: String, tensors: [TensorLayout], metadata: [String: String] = ["format": "pt"]) throws {
         self.path = path
         self.tensors = tensors
-        partialPath = path + ".partial"
         guard Set(tensors.map(\.name)).count == tensors.count else {
             throw ModelToolsError.invalidArgument("duplicate tensor names for \(path)")
         }
         for tensor in tensors where tensor.shape.contains(where: { $0 < 0 }) || tensor.name == "__metadata__" {
             throw ModelToolsError.invalidArgument("invalid tensor \"\(tensor.name)\" with shape \(tensor.shape) for \(path)")
         }
-        descriptor = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw ModelToolsError.writeFailed(path: partialPath, reason: String(cString: strerror(errno))) }
+        file = try PartialFile(path: path)
         var header = Array(Self.header(tensors: tensors, metadata: metadata).utf8)
         header += [UInt8](repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)
         var length = UInt64(header.count).littleEndian
-        try withUnsafeBytes(of: &length) { try writeAll($0) }
-        try header.withUnsafeBytes { try writeAll($0) }
+        try withUnsafeBytes(of: &length) { try file.writeAll($0) }
+        try header.withUnsafeBytes { try file.writeAll($0) }
         skipEmptyTensors()
-    }
-
-    deinit {
-        if descriptor >= 0 {
-            close(descriptor)
-            unlink(partialPath)  // abandoned: never leave a half-written file behind
-        }
     }
 
     /// The tensor whose bytes are expected next, or nil when all have been written.
@@ -82,7 +72,7 @@ public final class SafetensorsWriter {
                 throw ModelToolsError.writeFailed(path: path, reason: "\(remaining.count) bytes past the last tensor")
             }
             let take = min(remaining.count, tensor.byteCount - writtenInCurrent)
-            try writeAll(UnsafeRawBufferPointer(rebasing: remaining[..<take]))
+            try file.writeAll(UnsafeRawBufferPointer(rebasing: remaining[..<take]))
             writtenInCurrent += take
             remaining = UnsafeRawBufferPointer(rebasing: remaining[take...])
             if writtenInCurrent == tensor.byteCount {
@@ -98,10 +88,7 @@ public final class SafetensorsWriter {
         if let tensor = nextTensor {
             throw ModelToolsError.writeFailed(path: path, reason: "tensor \"\(tensor.name)\" got \(writtenInCurrent) of \(tensor.byteCount) bytes")
         }
-        guard fsync(descriptor) == 0 else { throw ModelToolsError.writeFailed(path: partialPath, reason: String(cString: strerror(errno))) }
-        close(descriptor)
-        descriptor = -1
-        guard rename(partialPath, path) == 0 else { throw ModelToolsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        try file.commit()
     }
 
     /// The JSON header: `__metadata__`, then the tensors with contiguous `data_offsets` in the given order.
@@ -124,25 +111,6 @@ public final class SafetensorsWriter {
     private func skipEmptyTensors() {
         while let tensor = nextTensor, tensor.byteCount == 0 { current += 1 }
     }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        guard var base = bytes.baseAddress else { return }
-        var remaining = bytes.count
-        while remaining > 0 {
-            let count = posixWrite(descriptor, base, remaining)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ModelToolsError.writeFailed(path: partialPath, reason: String(cString: strerror(errno)))
-            }
-            base += count
-            remaining -= count
-        }
-    }
-}
-
-/// `write(2)`, reachable from a type that has its own `write` method.
-private func posixWrite(_ descriptor: Int32, _ base: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, base, count)
 }
 
 /// A JSON string literal (quotes, backslashes and control characters escaped).

@@ -63,7 +63,7 @@ struct KernelBenchCommand: ParsableCommand {
         let counts = parsedRows!
         let maxRows = counts.max()!
         let parameters = Self.shapes.reduce(0) { $0 + $1.rows * $1.columns }
-        var generator = BenchRandom(state: 7)
+        var generator = SplitMix64(seed: 7)
         let input = (0..<(maxRows * 3072)).map { _ in generator.nextSigned() }
         let output = UnsafeMutablePointer<Float>.allocate(capacity: maxRows * 6144)
         defer { output.deallocate() }
@@ -175,7 +175,7 @@ extension KernelBenchCommand {
         }
 
         /// The four matrices of one layer, random weights.
-        func makeLayer(_ generator: inout BenchRandom) -> [any LinearLayer] {
+        func makeLayer(_ generator: inout SplitMix64) -> [any LinearLayer] {
             KernelBenchCommand.shapes.map { shape -> any LinearLayer in
                 switch self {
                 case .float32, .bfloat16:
@@ -199,22 +199,11 @@ extension KernelBenchCommand {
             }
         }
     }
+}
 
-    /// SplitMix64: fast deterministic weights for the benchmark.
-    struct BenchRandom {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        /// Uniform in [-1, 1).
-        mutating func nextSigned() -> Float {
-            Float(Int64(next() >> 40) - (1 << 23)) / Float(1 << 23)
-        }
+extension SplitMix64 {
+    /// Uniform in [-1, 1), for benchmark weights and activations.
+    mutating func nextSigned() -> Float {
+        Float(Int64(next() >> 40) - (1 << 23)) / Float(1 << 23)
     }
 }

@@ -191,19 +191,12 @@ public enum GGMLBlocks {
                 for i in 0..<256 { c[i] = q6Code(b, i) }
             case .iq4_NL:
                 s[0] = half(b, 0); o[0] = 0
-                for j in 0..<16 {
-                    c[j] = UInt8(bitPattern: iq4Values[Int(u8(b, 2 + j) & 0x0F)]) ^ 0x80
-                    c[j + 16] = UInt8(bitPattern: iq4Values[Int(u8(b, 2 + j) >> 4)]) ^ 0x80
-                }
+                iq4Group(b + 2) { c[$0] = UInt8(bitPattern: $1) ^ 0x80 }
             case .iq4_XS:
                 let d = half(b, 0)
                 for block in 0..<8 {
                     s[block] = d * Float(iq4XSScale(b, block)); o[block] = 0
-                    for j in 0..<16 {
-                        let q = u8(b, 8 + 16 * block + j)
-                        c[32 * block + j] = UInt8(bitPattern: iq4Values[Int(q & 0x0F)]) ^ 0x80
-                        c[32 * block + j + 16] = UInt8(bitPattern: iq4Values[Int(q >> 4)]) ^ 0x80
-                    }
+                    iq4Group(b + 8 + 16 * block) { c[32 * block + $0] = UInt8(bitPattern: $1) ^ 0x80 }
                 }
             default:
                 preconditionFailure("unreachable: \(type.name) has a layout but no decoder")
@@ -382,26 +375,29 @@ public enum GGMLBlocks {
         return Int32(low | high << 4) - 32
     }
 
-    /// IQ4_NL: f16 d, then 16 bytes of index pairs (low nibbles are values 0–15, high 16–31); `d * value`.
-    @inline(__always) static func iq4_NL(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = half(b, 0)
+    /// The 32 table values of one group of 16 index bytes (low nibbles are values 0–15, high ones
+    /// 16–31), handed to `body(position, value)`.
+    @inline(__always) static func iq4Group(_ indices: UnsafeRawPointer, _ body: (Int, Int8) -> Void) {
         for j in 0..<16 {
-            y[j] = d * Float(iq4Values[Int(u8(b, 2 + j) & 0x0F)])
-            y[j + 16] = d * Float(iq4Values[Int(u8(b, 2 + j) >> 4)])
+            let q = u8(indices, j)
+            body(j, iq4Values[Int(q & 0x0F)])
+            body(j + 16, iq4Values[Int(q >> 4)])
         }
     }
 
-    /// IQ4_XS: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of indices in 8 sub-blocks of 32;
+    /// IQ4_NL: f16 d, then one group of 16 index bytes; `d * value`.
+    @inline(__always) static func iq4_NL(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b, 0)
+        iq4Group(b + 2) { y[$0] = d * Float($1) }
+    }
+
+    /// IQ4_XS: f16 d, u16 scales_h, 4 bytes scales_l, 8 groups of 16 index bytes (sub-blocks of 32);
     /// `(d * scale) * value`.
     @inline(__always) static func iq4_XS(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = half(b, 0)
         for block in 0..<8 {
             let dl = d * Float(iq4XSScale(b, block))
-            for j in 0..<16 {
-                let q = u8(b, 8 + 16 * block + j)
-                y[32 * block + j] = dl * Float(iq4Values[Int(q & 0x0F)])
-                y[32 * block + j + 16] = dl * Float(iq4Values[Int(q >> 4)])
-            }
+            iq4Group(b + 8 + 16 * block) { y[32 * block + $0] = dl * Float($1) }
         }
     }
 }

@@ -85,8 +85,7 @@ public final class GGUFWriter {
     public let tensors: [GGUFTensorLayout]
     /// Alignment of the data section and of every tensor in it.
     public let alignment: Int
-    private let partialPath: String
-    private var descriptor: Int32
+    private let file: PartialFile
     private var buffer: [UInt8] = []
     private var current = 0
     private var writtenInCurrent = 0
@@ -100,20 +99,11 @@ public final class GGUFWriter {
         self.path = path
         self.tensors = tensors
         self.alignment = alignment
-        partialPath = path + ".partial"
         let header = try Self.header(metadata: metadata, tensors: tensors, alignment: alignment)
-        descriptor = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw ModelToolsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        file = try PartialFile(path: path)
         buffer.reserveCapacity(Self.bufferSize)
         buffer += header
         try skipEmptyTensors()
-    }
-
-    deinit {
-        if descriptor >= 0 {
-            close(descriptor)
-            unlink(partialPath)  // abandoned: never leave a half-written file behind
-        }
     }
 
     /// The tensor whose bytes are expected next, or nil when all have been written.
@@ -140,14 +130,7 @@ public final class GGUFWriter {
             throw ModelToolsError.writeFailed(path: path, reason: "tensor \"\(tensor.name)\" got \(writtenInCurrent) of \(tensor.byteCount) bytes")
         }
         try flush()
-        guard fsync(descriptor) == 0 else { throw ModelToolsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
-        close(descriptor)
-        descriptor = -1
-        guard rename(partialPath, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(partialPath)
-            throw ModelToolsError.writeFailed(path: path, reason: reason)
-        }
+        try file.commit()
     }
 
     // MARK: Header
@@ -260,7 +243,7 @@ public final class GGUFWriter {
     private func append(_ bytes: UnsafeRawBufferPointer) throws {
         if buffer.count + bytes.count > Self.bufferSize { try flush() }
         if bytes.count >= Self.bufferSize {
-            try writeAll(bytes)
+            try file.writeAll(bytes)
         } else {
             buffer.append(contentsOf: bytes)
         }
@@ -282,26 +265,7 @@ public final class GGUFWriter {
 
     private func flush() throws {
         guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { try writeAll($0) }
+        try buffer.withUnsafeBytes { try file.writeAll($0) }
         buffer.removeAll(keepingCapacity: true)
     }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        guard var base = bytes.baseAddress else { return }
-        var remaining = bytes.count
-        while remaining > 0 {
-            let count = ggufPosixWrite(descriptor, base, remaining)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ModelToolsError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-            }
-            base += count
-            remaining -= count
-        }
-    }
-}
-
-/// `write(2)`, reachable from a type that has its own `write` method.
-private func ggufPosixWrite(_ descriptor: Int32, _ base: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, base, count)
 }
