@@ -42,8 +42,11 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Folder that task data paths resolve against, replacing each task file's data_root.")
     var dataRoot: String?
 
-    @Option(help: "At most N items per task (pairs, queries, test texts per label): a quick run.")
+    @Option(help: "At most N items per task (pairs, queries, test texts per label): a quick run. Recorded in every output.")
     var limit: Int?
+
+    @Option(help: "At most N corpus documents per retrieval task (judged documents of kept queries stay). Recorded in every output.")
+    var corpusLimit: Int?
 
     @Option(help: "Matryoshka size (32…hidden) for every embedding.")
     var dimensions: Int?
@@ -64,6 +67,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        if let corpusLimit, corpusLimit <= 0 { throw ValidationError("--corpus-limit must be positive") }
         guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 
@@ -72,7 +76,7 @@ struct EvalCommand: AsyncParsableCommand {
         guard let model, let output else { return }
         let outputURL = URL(fileURLWithPath: output)
         let configuration = EvaluationConfiguration(
-            modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit,
+            modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit, corpusLimit: corpusLimit,
             cacheDirectory: noCache ? nil : URL(fileURLWithPath: cache ?? outputURL.appendingPathComponent("cache").path),
             dimensions: dimensions, maxLength: maxLength, precision: Precision(argument: precision) ?? .float32,
             precisionName: precision)
@@ -80,17 +84,25 @@ struct EvalCommand: AsyncParsableCommand {
         let report = try await EvaluationSession.run(
             configuration,
             progress: { label, done, total in Progress(label: label, total: total).update(done) },
-            note: { status.note($0) })
+            note: { status.note($0) },
+            event: { event in
+                // Start and end of every task on stderr (what a log of a long unattended run shows), and
+                // each result on stdout the moment it is known rather than after the last task.
+                status.note(event.line)
+                if case .taskFinished(_, let result, _) = event {
+                    print("\(result.task)\t\(result.type.rawValue)\t\(result.mainScoreName)\t\(String(format: "%.5f", result.mainScore))")
+                    fflush(stdout)
+                }
+            })
         try report.write(to: outputURL)
-        for result in report.results {
-            print("\(result.task)\t\(result.type.rawValue)\t\(result.mainScoreName)\t\(String(format: "%.5f", result.mainScore))")
-        }
         FileHandle.standardError.write(Data("wrote \(outputURL.appendingPathComponent("summary.md").path)\n".utf8))
     }
 
     private func runComparison() throws {
         let runs = try compare.map { try RunReport.read(from: URL(fileURLWithPath: $0)) }
-        let markdown = MarkdownReport.render(runs)
+        // Columns are named by the directories given, which tell apart runs of one model (another
+        // --dimensions, --limit or precision) where model names would not.
+        let markdown = MarkdownReport.render(runs, labels: compare)
         if let output {
             let directory = URL(fileURLWithPath: output)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

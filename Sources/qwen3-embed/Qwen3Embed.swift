@@ -10,6 +10,7 @@ struct Qwen3Embed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwen3-embed",
         abstract: "Qwen3-Embedding and Qwen3-Reranker inference on the CPU.",
+        version: "0.1.0",  // the same version the server reports on /info
         subcommands: [
             EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self,
             BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self, QuantizeCommand.self,

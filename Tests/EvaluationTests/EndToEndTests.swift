@@ -126,7 +126,7 @@ import Testing
         let read = try RunReport.read(from: directory.appendingPathComponent("run1"))
         #expect(read.results == first.results && read.summary == first.summary)
         let markdown = MarkdownReport.render([read, try RunReport.read(from: directory.appendingPathComponent("run2"))])
-        #expect(markdown.contains("| Model | Avg | Retrieval | STS |"))
+        #expect(markdown.contains("| Run | Model | Subset | Avg | Retrieval | STS |"))
         #expect(markdown.contains("| JSTS | ja | validation | cosine_spearman |"))
         #expect(markdown.contains("## Speed and memory"))
         let summary = try String(contentsOf: directory.appendingPathComponent("run1/summary.md"), encoding: .utf8)

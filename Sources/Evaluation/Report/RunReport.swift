@@ -20,6 +20,10 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var totalSeconds: Double
     /// Task names in run order.
     public var tasks: [String]
+    /// `--limit` and `--corpus-limit` of the run (`nil`: not given; task files may still subsample,
+    /// which each task's result records).
+    public var limit: Int?
+    public var corpusLimit: Int?
 
     /// Texts per second of encoder time.
     public var textsPerSecond: Double { embedding.seconds > 0 ? Double(embedding.texts) / embedding.seconds : 0 }
@@ -28,14 +32,17 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
     public init(model: String, modelPath: String, reranker: String?, precision: String, dimensions: Int?,
                 loadSeconds: Double, rerankerLoadSeconds: Double?, peakResidentBytes: Int,
-                embedding: EmbeddingService.Throughput, totalSeconds: Double, tasks: [String]) {
+                embedding: EmbeddingService.Throughput, totalSeconds: Double, tasks: [String],
+                limit: Int? = nil, corpusLimit: Int? = nil) {
         self.model = model; self.modelPath = modelPath; self.reranker = reranker; self.precision = precision
         self.dimensions = dimensions; self.loadSeconds = loadSeconds; self.rerankerLoadSeconds = rerankerLoadSeconds
         self.peakResidentBytes = peakResidentBytes; self.embedding = embedding; self.totalSeconds = totalSeconds; self.tasks = tasks
+        self.limit = limit; self.corpusLimit = corpusLimit
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, reranker, precision, dimensions, embedding, tasks
+        case model, reranker, precision, dimensions, embedding, tasks, limit
+        case corpusLimit = "corpus_limit"
         case modelPath = "model_path", loadSeconds = "load_seconds", rerankerLoadSeconds = "reranker_load_seconds"
         case peakResidentBytes = "peak_rss_bytes", totalSeconds = "total_seconds"
         case textsPerSecond = "texts_per_second", tokensPerSecond = "tokens_per_second"
@@ -50,6 +57,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         peakResidentBytes = try c.decode(Int.self, forKey: .peakResidentBytes)
         embedding = try c.decode(EmbeddingService.Throughput.self, forKey: .embedding)
         totalSeconds = try c.decode(Double.self, forKey: .totalSeconds); tasks = try c.decode([String].self, forKey: .tasks)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit); corpusLimit = try c.decodeIfPresent(Int.self, forKey: .corpusLimit)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -60,6 +68,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         try c.encodeIfPresent(rerankerLoadSeconds, forKey: .rerankerLoadSeconds)
         try c.encode(peakResidentBytes, forKey: .peakResidentBytes); try c.encode(embedding, forKey: .embedding)
         try c.encode(totalSeconds, forKey: .totalSeconds); try c.encode(tasks, forKey: .tasks)
+        try c.encode(limit, forKey: .limit); try c.encode(corpusLimit, forKey: .corpusLimit)  // null: not given
         try c.encode(textsPerSecond, forKey: .textsPerSecond); try c.encode(tokensPerSecond, forKey: .tokensPerSecond)
     }
 }
@@ -88,7 +97,7 @@ public struct RunReport: Sendable {
             try encoder.encode(result).write(to: directory.appendingPathComponent(Self.resultFileName(result.task)))
         }
         try encoder.encode(summary).write(to: directory.appendingPathComponent("run.json"))
-        try Data(MarkdownReport.render([self]).utf8).write(to: directory.appendingPathComponent("summary.md"))
+        try Data(MarkdownReport.render([self], labels: [directory.standardizedFileURL.lastPathComponent]).utf8).write(to: directory.appendingPathComponent("summary.md"))
     }
 
     /// Reads a run written by `write(to:)`.

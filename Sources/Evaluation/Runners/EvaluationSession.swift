@@ -10,6 +10,8 @@ public struct EvaluationConfiguration: Sendable {
     public var dataRoot: String?
     /// Caps every task's `limit` (quick runs and tests).
     public var limit: Int?
+    /// Caps every retrieval task's `corpus_limit`.
+    public var corpusLimit: Int?
     /// Where embeddings are cached; `nil` disables the cache.
     public var cacheDirectory: URL?
     public var dimensions: Int?
@@ -19,31 +21,36 @@ public struct EvaluationConfiguration: Sendable {
     public var precisionName: String
 
     public init(modelPath: String, rerankerPath: String? = nil, taskFiles: [String], dataRoot: String? = nil,
-                limit: Int? = nil, cacheDirectory: URL? = nil, dimensions: Int? = nil, maxLength: Int = 8192,
-                precision: Precision = .float32, precisionName: String = "fp32") {
+                limit: Int? = nil, corpusLimit: Int? = nil, cacheDirectory: URL? = nil, dimensions: Int? = nil,
+                maxLength: Int = 8192, precision: Precision = .float32, precisionName: String = "fp32") {
         self.modelPath = modelPath; self.rerankerPath = rerankerPath; self.taskFiles = taskFiles; self.dataRoot = dataRoot
-        self.limit = limit; self.cacheDirectory = cacheDirectory; self.dimensions = dimensions; self.maxLength = maxLength
+        self.limit = limit; self.corpusLimit = corpusLimit; self.cacheDirectory = cacheDirectory; self.dimensions = dimensions; self.maxLength = maxLength
         self.precision = precision; self.precisionName = precisionName
     }
 }
 
 /// Runs a whole evaluation: validates every task file first, loads the models, runs the tasks in order.
 public enum EvaluationSession {
-    /// Runs `configuration`; `progress` receives (label, done, total) and `note` status lines.
+    /// Runs `configuration`; `progress` receives (label, done, total), `note` status lines and
+    /// `event` each task's start and end (its result as soon as it is known).
     public static func run(
         _ configuration: EvaluationConfiguration,
         progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in },
-        note: @Sendable (String) -> Void = { _ in }
+        note: @Sendable (String) -> Void = { _ in },
+        event: @Sendable (EvaluationEvent) -> Void = { _ in }
     ) async throws -> RunReport {
-        try await run(configuration, tasks: loadTasks(configuration), progress: progress, note: note)
+        try await run(configuration, tasks: loadTasks(configuration), progress: progress, note: note, event: event)
     }
 
-    /// Reads and validates every task file of `configuration`, applying its `limit`.
+    /// Reads and validates every task file of `configuration`, applying its `limit` and `corpusLimit`.
     public static func loadTasks(_ configuration: EvaluationConfiguration) throws -> [LoadedTask] {
         guard !configuration.taskFiles.isEmpty else { throw EvaluationError.invalidValue(what: "task list", value: "empty") }
         return try configuration.taskFiles.map { path -> LoadedTask in
             var task = try LoadedTask(path: path, dataRootOverride: configuration.dataRoot)
             if let limit = configuration.limit { task.description.limit = min(task.description.limit ?? limit, limit) }
+            if let limit = configuration.corpusLimit, task.description.type == .retrieval {
+                task.description.corpusLimit = min(task.description.corpusLimit ?? limit, limit)
+            }
             return task
         }
     }
@@ -52,7 +59,8 @@ public enum EvaluationSession {
     public static func run(
         _ configuration: EvaluationConfiguration, tasks: [LoadedTask],
         progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in },
-        note: @Sendable (String) -> Void = { _ in }
+        note: @Sendable (String) -> Void = { _ in },
+        event: @Sendable (EvaluationEvent) -> Void = { _ in }
     ) async throws -> RunReport {
         let began = Date()
         note("loading \(configuration.modelPath)")
@@ -76,9 +84,13 @@ public enum EvaluationSession {
         let service = EmbeddingService(encoder: encoder, cache: cache, progress: progress)
         let runner = TaskRunner(embeddings: service, reranker: reranker, progress: progress)
         var results: [TaskResult] = []
-        for task in tasks {
-            note("task \(task.description.name) (\(task.description.type.rawValue))")
-            results.append(try await runner.run(task))
+        for (index, task) in tasks.enumerated() {
+            let position = EvaluationEvent.Position(index: index + 1, count: tasks.count)
+            event(.taskStarted(position, task: task.description.name, type: task.description.type))
+            let before = await service.throughput()
+            let result = try await runner.run(task)
+            results.append(result)
+            event(.taskFinished(position, result: result, embedding: (await service.throughput()).subtracting(before)))
         }
         let summary = RunSummary(
             model: URL(fileURLWithPath: configuration.modelPath).standardizedFileURL.lastPathComponent,
@@ -87,7 +99,8 @@ public enum EvaluationSession {
             precision: configuration.precisionName, dimensions: configuration.dimensions,
             loadSeconds: loadSeconds, rerankerLoadSeconds: rerankerLoadSeconds,
             peakResidentBytes: ResourceUsage.peakResidentBytes(), embedding: await service.throughput(),
-            totalSeconds: Date().timeIntervalSince(began), tasks: results.map(\.task))
+            totalSeconds: Date().timeIntervalSince(began), tasks: results.map(\.task),
+            limit: configuration.limit, corpusLimit: configuration.corpusLimit)
         return RunReport(summary: summary, results: results)
     }
 }

@@ -42,7 +42,8 @@ public struct TaskRunner: Sendable {
         return TaskResult(
             task: description.name, type: description.type, language: description.language, split: description.split,
             instruction: description.resolvedInstruction, mainScoreName: mainName, mainScore: main, scores: scores,
-            counts: counts, seconds: Date().timeIntervalSince(began), reranked: usesReranker)
+            counts: counts, seconds: Date().timeIntervalSince(began), reranked: usesReranker,
+            limit: description.limit, corpusLimit: description.type == .retrieval ? description.corpusLimit : nil)
     }
 
     /// Embeds with the task's instruction on every text (symmetric tasks).
