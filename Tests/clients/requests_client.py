@@ -1,7 +1,11 @@
-"""A plain `requests` client against /v1/rerank and the TEI routes."""
+"""A plain `requests` client against /v1/rerank, /v1/models and the TEI routes (TEI/Jina-style requests)."""
+import json
+import subprocess
 import sys
 
 import requests
+
+from common import BINARY, EMBED_MODEL, assert_close, cli_embed, cli_rerank, report, version
 
 base, key = sys.argv[1], sys.argv[2]
 session = requests.Session()
@@ -45,4 +49,22 @@ assert requests.post(base + "/embed", json={"inputs": "a"}, timeout=10).status_c
 openai_error = post("/v1/embeddings", {"input": 3}, status=400)
 assert set(openai_error["error"]) == {"message", "type", "param", "code"}, openai_error
 
-print("requests client: ok")
+# TEI's /embed takes the model's own token ids (unlike /v1/embeddings, where ids are OpenAI's).
+tokenized = subprocess.run([BINARY, "tokenize", "--model", EMBED_MODEL, "Hello world"], capture_output=True, text=True, check=True)
+ids = json.loads(tokenized.stdout.splitlines()[0])["ids"]
+by_ids = post("/embed", {"inputs": [ids]})
+ids_delta = assert_close("/embed token ids", by_ids, cli_embed(["Hello world"]))
+embed_delta = assert_close("/embed", embed, cli_embed(["a", "b"]))
+rerank_scores = cli_rerank("capital of China?", docs)
+tei_delta = assert_close("/rerank", [r["score"] for r in sorted(tei, key=lambda r: r["index"])], rerank_scores)
+
+models = session.get(base + "/v1/models", timeout=10).json()
+kinds = sorted((m["id"], m["kind"]) for m in models["data"])
+assert [kind for _, kind in kinds] == ["embedding", "reranker"], models
+missing = session.get(base + "/no/such/route", timeout=10)
+assert missing.status_code == 404 and missing.json().get("error"), (missing.status_code, missing.text)
+
+report(f"requests {version('requests')}",
+       f"/v1/rerank top_n=2 -> {len(scores)} best first; TEI /rerank (|Δ| to CLI {tei_delta:.1g}), /embed 2x{len(embed[0])} "
+       f"(|Δ| {embed_delta:.1g}), /embed with the model's token ids = CLI(\"Hello world\") (|Δ| {ids_delta:.1g}), /tokenize, "
+       f"/health, /info, /metrics; /v1/models {kinds}; 401 without a key; 404 -> {missing.json()}")
