@@ -91,7 +91,7 @@ struct EvalCommand: AsyncParsableCommand {
                 status.note(event.line)
                 if case .taskFinished(_, let result, _) = event {
                     print("\(result.task)\t\(result.type.rawValue)\t\(result.mainScoreName)\t\(String(format: "%.5f", result.mainScore))")
-                    fflush(stdout)
+                    fflush(nil)  // every C stream: naming `stdout` is not concurrency-safe in Swift 6
                 }
             })
         try report.write(to: outputURL)
