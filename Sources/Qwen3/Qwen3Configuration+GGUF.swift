@@ -4,7 +4,10 @@ import ModelFormats
 extension Qwen3Configuration {
     /// The hyper-parameters of a `qwen3` GGUF file, from the metadata llama.cpp's converter writes
     /// (`qwen3.embedding_length`, `.block_count`, `.attention.head_count`, ...); the vocabulary size is
-    /// the token embedding's row count, and the LM head is tied when the file has no `output` tensor.
+    /// the token embedding's row count. The LM head is tied when the file has neither an `output` tensor
+    /// nor a `cls.output` classification head: llama.cpp's converter drops the LM head of a reranker and
+    /// writes `cls.output` instead, so such a file has no LM head at all, and its token embedding table
+    /// must never stand in for one (its rows are not the "yes"/"no" logit rows).
     public init(gguf file: GGUFFile) throws {
         let metadata = file.metadata
         func invalid(_ reason: String) -> Qwen3Error { .invalidConfiguration(path: file.path, reason: reason) }
@@ -57,7 +60,7 @@ extension Qwen3Configuration {
             rmsNormEpsilon: try real("attention.layer_norm_rms_epsilon") ?? 1e-6,
             // llama.cpp's default when the key is absent.
             ropeTheta: try real("rope.freq_base") ?? 10_000,
-            tieWordEmbeddings: file.tensor(named: "output.weight") == nil,
+            tieWordEmbeddings: file.tensor(named: "output.weight") == nil && file.tensor(named: "cls.output.weight") == nil,
             checkpointDataType: file.fileTypeName ?? file.tensor(named: "blk.0.ffn_down.weight")?.type.name
         )
         try validate()

@@ -1,6 +1,4 @@
 import Foundation
-import Kernels
-import Qwen3
 
 /// Errors raised by a `BatchQueue`.
 public enum BatchQueueError: Error, Equatable, Sendable {
@@ -11,7 +9,12 @@ public enum BatchQueueError: Error, Equatable, Sendable {
 }
 
 /// A dynamic batching queue in front of one model: pending sequences from concurrent requests are
-/// packed into forward passes of at most `maxBatchTokens` tokens, first come first served.
+/// packed into forward passes of at most `maxBatchTokens` tokens.
+///
+/// Passes interleave requests: each pass takes one sequence from every pending request in turn
+/// (round robin, in arrival order), round after round, until the token budget is full. So a request
+/// of many long texts does not hold the engine until all of it is done: a short request that arrives
+/// while it runs is in the next forward pass, and requests share the passes evenly.
 ///
 /// Requests arrive already tokenised. Because the model's forward pass packs sequences without padding
 /// and each sequence attends only to itself, a sequence's result does not depend on its batch-mates:
@@ -119,20 +122,27 @@ public actor BatchQueue {
         running = false
     }
 
-    /// The next forward pass: sequences in arrival order until the token budget is full (a single
-    /// sequence longer than the budget runs alone).
+    /// The next forward pass: rounds over the pending requests in arrival order, each round taking
+    /// the next sequence of every request that still has one, until the token budget is full. A
+    /// request whose next sequence does not fit sits out the rest of this pass (its sequences keep
+    /// their order), while the others may still fill the budget. A single sequence longer than the
+    /// budget runs alone.
     private func takeBatch() -> [(request: UInt64, index: Int, sequence: [Int])]? {
         var batch: [(request: UInt64, index: Int, sequence: [Int])] = []
         var tokens = 0
-        outer: for position in pending.indices {
-            while pending[position].next < pending[position].sequences.count {
+        var open = pending.indices.filter { pending[$0].next < pending[$0].sequences.count }
+        while !open.isEmpty {
+            var stillOpen: [Int] = []
+            for position in open {
                 let index = pending[position].next
                 let sequence = pending[position].sequences[index]
-                if !batch.isEmpty && tokens + sequence.count > maxBatchTokens { break outer }
+                if !batch.isEmpty && tokens + sequence.count > maxBatchTokens { continue }
                 batch.append((pending[position].id, index, sequence))
                 tokens += sequence.count
                 pending[position].next += 1
+                if pending[position].next < pending[position].sequences.count { stillOpen.append(position) }
             }
+            open = stillOpen
         }
         return batch.isEmpty ? nil : batch
     }
@@ -157,7 +167,8 @@ public actor BatchQueue {
     }
 }
 
-/// An `Embedder` behind a `BatchQueue`: same results as `Embedder.embed(tokenIDs:)`, batched across callers.
+/// An `Embedder` behind a `BatchQueue`: same results as `Embedder.embed(tokenIDs:)`, bit for bit,
+/// batched across callers (the forward pass and the post-processing are the embedder's own).
 public struct BatchedEmbedder: Sendable {
     /// The embedder whose model and tokenizer are used.
     public let embedder: Embedder
@@ -172,27 +183,19 @@ public struct BatchedEmbedder: Sendable {
         cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)? = nil
     ) {
         self.embedder = embedder
-        let model = embedder.model
         queue = BatchQueue(maxBatchTokens: embedder.maxBatchTokens, maxPendingRequests: maxPendingRequests,
-                           observer: observer, cancellationObserver: cancellationObserver) { try model.lastHiddenStates(for: $0) }
+                           observer: observer, cancellationObserver: cancellationObserver,
+                           forward: EmbeddingPostProcessing.forward(embedder.model))
     }
 
     /// Embeds token sequences (as `Embedder.tokenize` makes them), in order.
     public func embed(tokenIDs sequences: [[Int]], dimensions: Int? = nil, normalize: Bool = true) async throws -> [[Float]] {
-        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
-        if let dimensions, !(32...embedder.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
-        }
-        let states = try await queue.submit(sequences)
-        return states.map { state in
-            var vector = dimensions.map { Array(state.prefix($0)) } ?? state
-            if normalize { VectorMath.l2Normalize(&vector) }
-            return vector
-        }
+        try await embedder.embed(tokenIDs: sequences, through: queue, dimensions: dimensions, normalize: normalize)
     }
 }
 
-/// A `Reranker` behind a `BatchQueue`: same scores as `Reranker.score`, batched across callers.
+/// A `Reranker` behind a `BatchQueue`: same scores as `Reranker.score(tokenIDs:raw:)`, bit for bit,
+/// batched across callers (the score head and its arithmetic are the reranker's own).
 public struct BatchedReranker: Sendable {
     /// The reranker whose model and prompt format are used.
     public let reranker: Reranker
@@ -201,32 +204,23 @@ public struct BatchedReranker: Sendable {
 
     /// Wraps `reranker`; `observer` sees each forward pass (sequence count, token count) and
     /// `cancellationObserver` each cancelled request's dropped sequences (see `BatchQueue.init`).
+    /// (It no longer fails: the reranker checked its score head when it was made. It stays `throws`
+    /// so existing `try` call sites compile unchanged.)
     public init(
         _ reranker: Reranker, maxPendingRequests: Int,
         observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
         cancellationObserver: (@Sendable (_ droppedSequences: Int) -> Void)? = nil
     ) throws {
         self.reranker = reranker
-        guard let yes = reranker.tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
-        guard let no = reranker.tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
-        let model = reranker.model
-        let rows = [no, yes]
+        let head = reranker.head
         queue = BatchQueue(maxBatchTokens: reranker.maxBatchTokens, maxPendingRequests: maxPendingRequests,
-                           observer: observer, cancellationObserver: cancellationObserver) {
-            try model.lastTokenLogits(for: $0, vocabularyRows: rows)
-        }
+                           observer: observer, cancellationObserver: cancellationObserver) { try head.logits($0) }
     }
 
     /// Scores prompts made by `Reranker.tokenize(query:document:instruction:)`, in order.
     ///
     /// - Parameter raw: return the logit difference `yes − no` instead of its sigmoid.
     public func score(tokenIDs sequences: [[Int]], raw: Bool = false) async throws -> [Float] {
-        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
-        let logits = try await queue.submit(sequences)
-        return logits.map { pair in
-            // Same arithmetic as Reranker.score: sigmoid(yes − no) in double precision.
-            let difference = Double(pair[1]) - Double(pair[0])
-            return raw ? Float(difference) : Float(1 / (1 + exp(-difference)))
-        }
+        try await reranker.score(tokenIDs: sequences, through: queue, raw: raw)
     }
 }

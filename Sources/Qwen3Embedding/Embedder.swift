@@ -29,8 +29,18 @@ public final class Embedder: Sendable {
     /// Largest number of tokens in one forward pass (a bound on activation memory).
     public let maxBatchTokens: Int
 
+    /// What the model is, and the evidence for it (decided at load; see `ModelClassification`).
+    public let classification: ModelClassification
+    /// What the model is: `.embedding` unless it was loaded with `allowAnyModel: true`.
+    public var kind: ModelKind { classification.kind }
+    private let postProcessing: EmbeddingPostProcessing
+
     /// The full embedding size (the model's hidden size).
     public var dimensions: Int { model.configuration.hiddenSize }
+
+    /// The Matryoshka sizes `embed(…, dimensions:)` accepts: `32...dimensions`, or exactly `dimensions`
+    /// for a model narrower than 32 (Qwen3-Embedding's smallest trained size is 32).
+    public var dimensionRange: ClosedRange<Int> { postProcessing.dimensionRange }
 
     /// Loads a Hugging Face model directory (config.json, safetensors, tokenizer files) or a `.gguf` file
     /// (weights of any supported type, hyper-parameters and tokenizer from its metadata).
@@ -41,21 +51,36 @@ public final class Embedder: Sendable {
     ///   - maxBatchTokens: tokens per forward pass.
     ///   - precision: `.float32` (exact, default) or `.bfloat16` (fast; `Precision.automatic` picks it
     ///     where the CPU has bf16 dot products).
+    ///   - allowAnyModel: load a model that is not identified as an embedding model (a reranker, a chat
+    ///     model) and embed with its last-token states anyway; by default that is refused with
+    ///     `EmbeddingError.wrongModelKind`, which says what the model is.
     public convenience init(
-        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
+        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
+        allowAnyModel: Bool = false
     ) throws {
-        let (model, tokenizer) = try loadModel(modelPath, precision: precision, role: .embedding)
-        try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
+        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .embedding)
+        try checkKind(classification, of: modelPath, for: .embedding, allowAnyModel: allowAnyModel)
+        try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
+                      classification: classification)
     }
 
     /// An embedder over an already-loaded model and tokenizer.
-    public init(model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
+    ///
+    /// - Parameter classification: what the model is, if the caller knows; `nil` records an embedding
+    ///   model taken on the caller's word (nothing is checked here).
+    public init(
+        model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384,
+        classification: ModelClassification? = nil
+    ) throws {
         let minimum = tokenizer.numberOfAddedSpecialTokens + 1
         guard maxLength >= minimum else { throw EmbeddingError.maxLengthTooSmall(maxLength: maxLength, minimum: minimum) }
         self.model = model
         self.tokenizer = tokenizer
         self.maxLength = min(maxLength, model.configuration.maxPositionEmbeddings)
         self.maxBatchTokens = max(1, maxBatchTokens)
+        self.classification = classification
+            ?? ModelClassification(kind: .embedding, evidence: "an already-loaded model given to Embedder (not checked)")
+        postProcessing = EmbeddingPostProcessing(hiddenSize: model.configuration.hiddenSize)
     }
 
     /// The token ids the model sees for each text (instruction formatting, truncation and EOS applied).
@@ -72,8 +97,10 @@ public final class Embedder: Sendable {
     ///   - texts: the texts; an empty list is an error, an empty string is a valid (EOS-only) input.
     ///   - instruction: when given, every text is formatted as a query with this task instruction;
     ///     `nil` embeds the texts as documents.
-    ///   - dimensions: MRL size in `32...dimensions`; `nil` keeps the full vector.
+    ///   - dimensions: MRL size in `dimensionRange`; `nil` keeps the full vector.
     ///   - normalize: L2-normalise the (truncated) vector; `false` returns the raw last-token state.
+    /// - Throws: `EmbeddingError` for bad arguments, and `nonFiniteOutput` when the model produces
+    ///   NaN or infinity (broken weights) rather than returning such a vector.
     public func embed(
         _ texts: [String], instruction: String? = nil, dimensions: Int? = nil, normalize: Bool = true
     ) async throws -> [[Float]] {
@@ -85,26 +112,37 @@ public final class Embedder: Sendable {
     /// Embeds pre-tokenised inputs (ids are used as they are: no EOS is added, no truncation is done).
     public func embed(tokenIDs sequences: [[Int]], dimensions: Int? = nil, normalize: Bool = true) async throws -> [[Float]] {
         try validate(inputCount: sequences.count, dimensions: dimensions)
-        let model = self.model
+        let forward = EmbeddingPostProcessing.forward(model)
         var results = [[Float]](repeating: [], count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
             let slice = batch.map { sequences[$0] }
-            let states = try await InferenceExecutor.shared.run { try model.lastHiddenStates(for: slice) }
+            let states = try await InferenceExecutor.shared.run { try forward(slice) }
             for (index, state) in zip(batch, states) {
-                var vector = dimensions.map { Array(state.prefix($0)) } ?? state
-                if normalize { VectorMath.l2Normalize(&vector) }
-                results[index] = vector
+                results[index] = try postProcessing.embedding(from: state, input: index, dimensions: dimensions, normalize: normalize)
             }
         }
         return results
     }
 
-    /// The request checks shared by both `embed` entry points.
-    private func validate(inputCount: Int, dimensions: Int?) throws {
-        guard inputCount > 0 else { throw EmbeddingError.emptyInput }
-        if let dimensions, !(32...self.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: self.dimensions)
+    /// Throws `invalidDimensions` unless `dimensions` is `nil` or in `dimensionRange` (for callers, such
+    /// as a server, that check a request before queueing it).
+    public func validate(dimensions: Int?) throws {
+        try postProcessing.validate(dimensions: dimensions)
+    }
+
+    /// Embeds pre-tokenised inputs through `queue` (whose forward pass must be this embedder's, as
+    /// `BatchedEmbedder` makes it), post-processed exactly as `embed(tokenIDs:)` does.
+    func embed(tokenIDs sequences: [[Int]], through queue: BatchQueue, dimensions: Int?, normalize: Bool) async throws -> [[Float]] {
+        try validate(inputCount: sequences.count, dimensions: dimensions)
+        let states = try await queue.submit(sequences)
+        return try states.enumerated().map { index, state in
+            try postProcessing.embedding(from: state, input: index, dimensions: dimensions, normalize: normalize)
         }
     }
-}
 
+    /// The request checks shared by every `embed` entry point.
+    private func validate(inputCount: Int, dimensions: Int?) throws {
+        guard inputCount > 0 else { throw EmbeddingError.emptyInput }
+        try postProcessing.validate(dimensions: dimensions)
+    }
+}

@@ -13,33 +13,51 @@ enum ModelRole {
 }
 
 /// Loads a model and its tokenizer from a Hugging Face directory or a GGUF file (or a directory holding
-/// just one; see `ModelLocation`), shared by `Embedder` and `Reranker`. A missing path is reported as a
-/// missing model directory, as before GGUF support.
-func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> (Qwen3Model, Tokenizer) {
+/// just one; see `ModelLocation`), shared by `Embedder` and `Reranker`, and decides what kind of model it
+/// is (see `ModelClassification`) after the weights loaded, so a broken model reports its own error
+/// first. A missing path is reported as a missing model directory, as before GGUF support.
+func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> (Qwen3Model, Tokenizer, ModelClassification) {
     if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
         let file = try GGUFFile(path: path)
         let model = try Qwen3Model(gguf: file, precision: precision)
         // llama.cpp #14252: some Qwen3-Embedding GGUFs say add_eos_token false, yet the model was trained
         // to be pooled at the appended <|endoftext|>.
         let tokenizer = try Tokenizer(gguf: file, forceEOS: role == .embedding)
-        return (model, tokenizer)
+        return (model, tokenizer, ModelClassification(gguf: file))
     }
     let model = try Qwen3Model(directory: path, precision: precision)
     let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
-    return (model, tokenizer)
+    return (model, tokenizer, try ModelClassification(modelPath: path))
+}
+
+/// Throws `wrongModelKind` when `classification` contradicts `role`, unless `allowAnyModel`.
+///
+/// An embedder needs a model identified as an embedding model: a reranker's or a chat model's
+/// last-token state is not an embedding. A reranker refuses only an identified embedding model: a
+/// Qwen3-Reranker is a causal language model asked a yes/no question, and nothing in its files but
+/// its name tells it from any other Qwen3 causal LM, so an unnamed one (a fine-tune, a renamed copy)
+/// must still load.
+func checkKind(_ classification: ModelClassification, of path: String, for role: ModelRole, allowAnyModel: Bool) throws {
+    guard !allowAnyModel else { return }
+    switch role {
+    case .embedding where classification.kind != .embedding:
+        throw EmbeddingError.wrongModelKind(path: path, found: classification, expected: .embedding)
+    case .reranker where classification.kind == .embedding:
+        throw EmbeddingError.wrongModelKind(path: path, found: classification, expected: .reranker)
+    default:
+        break
+    }
 }
 
 extension Tokenizer {
     /// The tokenizer of a model stored as a Hugging Face directory or a GGUF file (or a directory
     /// holding just one). A GGUF embedding model's tokenizer appends `<|endoftext|>` whatever the file
-    /// says, as `Embedder` does; a reranker file (one with a `cls.output` head or pooling type RANK)
+    /// says, as `Embedder` does; a file classified as a reranker (pooling type rank, a `cls.output` head, an official name)
     /// keeps the file's own flags, as `Reranker` does.
     public static func load(modelPath path: String) throws -> Tokenizer {
         if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
             let file = try GGUFFile(path: path)
-            let isReranker = file.tensor(named: "cls.output.weight") != nil
-                || file.metadata["qwen3.pooling_type"]?.integer == 4
-            return try Tokenizer(gguf: file, forceEOS: !isReranker)
+            return try Tokenizer(gguf: file, forceEOS: ModelClassification(gguf: file).kind != .reranker)
         }
         return try Tokenizer.load(directory: URL(fileURLWithPath: path))
     }

@@ -8,7 +8,8 @@ import Tokenizer
 /// Each (query, document) pair becomes the chat prompt `prefix + body + suffix` (see `Prompts`); only
 /// the body is truncated, so the instructions around it always survive. The score is the probability
 /// of "yes" against "no" at the last position, `sigmoid(logit_yes − logit_no)`, computed from just
-/// those two rows of the LM head, never the full vocabulary projection.
+/// those two rows of the LM head (never the full vocabulary projection), or from the `cls.output`
+/// classification head of a llama.cpp reranker GGUF (see `RerankScoreHead` in PostProcessing.swift).
 ///
 /// ```swift
 /// let reranker = try Reranker(modelPath: "/models/Qwen3-Reranker-0.6B")
@@ -24,22 +25,40 @@ public final class Reranker: Sendable {
     public let maxLength: Int
     /// Largest number of tokens in one forward pass.
     public let maxBatchTokens: Int
+    /// What the model is, and the evidence for it (decided at load; see `ModelClassification`).
+    public let classification: ModelClassification
+    /// What the model is: `.reranker`, or `.languageModel` for a causal LM not named as a reranker
+    /// (any kind with `allowAnyModel: true`).
+    public var kind: ModelKind { classification.kind }
     private let prefixIDs: [Int]
     private let suffixIDs: [Int]
-    private let head: ScoreHead
+    let head: RerankScoreHead
 
     /// Loads a Hugging Face model directory or a `.gguf` file (including llama.cpp's reranker
     /// conversions with a `cls.output` head); `precision` as for `Embedder`.
+    ///
+    /// - Parameter allowAnyModel: load a model identified as an embedding model and score with it
+    ///   anyway; by default that is refused with `EmbeddingError.wrongModelKind`. (An unnamed causal
+    ///   language model is accepted either way: a Qwen3-Reranker is one, see `ModelKind.languageModel`.)
     public convenience init(
-        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32
+        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
+        allowAnyModel: Bool = false
     ) throws {
-        let (model, tokenizer) = try loadModel(modelPath, precision: precision, role: .reranker)
-        try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens)
+        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .reranker)
+        try checkKind(classification, of: modelPath, for: .reranker, allowAnyModel: allowAnyModel)
+        try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
+                      classification: classification)
     }
 
     /// A reranker over an already-loaded model and tokenizer.
-    public init(model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384) throws {
-        head = try ScoreHead(model: model, tokenizer: tokenizer)
+    ///
+    /// - Parameter classification: what the model is, if the caller knows; `nil` records a reranker
+    ///   taken on the caller's word (nothing is checked here).
+    public init(
+        model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384,
+        classification: ModelClassification? = nil
+    ) throws {
+        head = try RerankScoreHead(model: model, tokenizer: tokenizer)
         prefixIDs = tokenizer.encode(Prompts.rerankerPrefix, addSpecialTokens: false)
         suffixIDs = tokenizer.encode(Prompts.rerankerSuffix, addSpecialTokens: false)
         let limit = min(maxLength, model.configuration.maxPositionEmbeddings)
@@ -49,6 +68,8 @@ public final class Reranker: Sendable {
         self.tokenizer = tokenizer
         self.maxLength = limit
         self.maxBatchTokens = max(1, maxBatchTokens)
+        self.classification = classification
+            ?? ModelClassification(kind: .reranker, evidence: "an already-loaded model given to Reranker (not checked)")
     }
 
     /// The token ids of the prompt for one pair: prefix, the body truncated to fit, suffix.
@@ -75,49 +96,33 @@ public final class Reranker: Sendable {
     public func score(pairs: [(query: String, document: String)], instruction: String? = nil) async throws -> [Float] {
         guard !pairs.isEmpty else { throw EmbeddingError.emptyInput }
         let sequences = pairs.map { tokenize(query: $0.query, document: $0.document, instruction: instruction) }
-        let model = self.model
+        return try await score(tokenIDs: sequences)
+    }
+
+    /// Scores prompts made by `tokenize(query:document:instruction:)`, in input order.
+    ///
+    /// - Parameter raw: return the logit difference `yes − no` instead of its sigmoid.
+    /// - Throws: `nonFiniteOutput` when the model produces NaN or infinity (broken weights) rather than
+    ///   returning such a score.
+    public func score(tokenIDs sequences: [[Int]], raw: Bool = false) async throws -> [Float] {
+        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
         let head = self.head
         var scores = [Float](repeating: 0, count: sequences.count)
         for batch in tokenBudgetBatches(sequences, maxTokens: maxBatchTokens) {
             let slice = batch.map { sequences[$0] }
-            let logits = try await InferenceExecutor.shared.run { try head.logits(model, slice) }
-            for (index, values) in zip(batch, logits) {
-                // exp(log_softmax([no, yes])[1]) == sigmoid(yes − no)
-                let difference = Double(values[head.yes]) - Double(values[head.no])
-                scores[index] = Float(1 / (1 + exp(-difference)))
+            let logits = try await InferenceExecutor.shared.run { try head.logits(slice) }
+            for (index, pair) in zip(batch, logits) {
+                scores[index] = try head.score(fromLogits: pair, input: index, raw: raw)
             }
         }
         return scores
     }
-}
 
-/// Where the "yes" and "no" logits come from: two rows of the LM head (Hugging Face checkpoints), or the
-/// classification head llama.cpp's converter writes for Qwen3 rerankers (`cls.output`, labelled
-/// `["yes", "no"]`), which holds exactly those two rows.
-private struct ScoreHead: Sendable {
-    /// Index of the "yes" logit in what `logits` returns.
-    let yes: Int
-    /// Index of the "no" logit.
-    let no: Int
-    private let vocabularyRows: [Int]?
-
-    init(model: Qwen3Model, tokenizer: Tokenizer) throws {
-        if let classifier = model.weights.classifier {
-            guard let yes = classifier.labels.firstIndex(of: "yes"), let no = classifier.labels.firstIndex(of: "no") else {
-                throw EmbeddingError.missingToken("yes/no (classifier labels are \(classifier.labels))")
-            }
-            (self.yes, self.no, vocabularyRows) = (yes, no, nil)
-        } else {
-            guard let yes = tokenizer.id(forToken: "yes") else { throw EmbeddingError.missingToken("yes") }
-            guard let no = tokenizer.id(forToken: "no") else { throw EmbeddingError.missingToken("no") }
-            (self.yes, self.no, vocabularyRows) = (1, 0, [no, yes])
-        }
-    }
-
-    func logits(_ model: Qwen3Model, _ sequences: [[Int]]) throws -> [[Float]] {
-        if let vocabularyRows {
-            return try model.lastTokenLogits(for: sequences, vocabularyRows: vocabularyRows)
-        }
-        return try model.lastTokenClassifierLogits(for: sequences)
+    /// Scores prompts through `queue` (whose forward pass must be this reranker's `head.logits`, as
+    /// `BatchedReranker` makes it), exactly as `score(tokenIDs:raw:)` does.
+    func score(tokenIDs sequences: [[Int]], through queue: BatchQueue, raw: Bool) async throws -> [Float] {
+        guard !sequences.isEmpty else { throw EmbeddingError.emptyInput }
+        let logits = try await queue.submit(sequences)
+        return try logits.enumerated().map { index, pair in try head.score(fromLogits: pair, input: index, raw: raw) }
     }
 }
