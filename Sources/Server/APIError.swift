@@ -72,6 +72,14 @@ struct APIError: Error {
 
     /// The JSON response in `family`'s shape.
     func response(_ family: APIFamily) -> Response {
+        var response = jsonResponse(body(family), status: status)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+
+    /// The JSON error body in `family`'s shape (also written by `ConnectionLimitsHandler`, which
+    /// answers timeouts below the router).
+    func body(_ family: APIFamily) -> JSONValue {
         let body: JSONValue
         switch family {
         case .openAI:
@@ -85,9 +93,7 @@ struct APIError: Error {
         case .tei:
             body = .object(["error": .string(message), "error_type": .string(teiType)])
         }
-        var response = jsonResponse(body, status: status)
-        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
-        return response
+        return body
     }
 }
 

@@ -20,8 +20,11 @@ public struct ServerConfiguration: Sendable {
     public var maxClientBatchSize = 64
     /// Largest accepted request body in bytes.
     public var payloadLimit = 2 * 1024 * 1024
-    /// Most requests queued or running per model before answering 429.
+    /// Most requests doing work at once, all routes together, and most queued or running per model,
+    /// before answering 429.
     public var maxConcurrentRequests = 512
+    /// Timeouts, the connection limit and the shutdown grace period.
+    public var limits = ServerLimits()
     /// Instruction for `prompt_name: "query"` when the request has none.
     public var defaultInstruction = Prompts.defaultInstruction
 

@@ -21,6 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("payload-limit"), help: "Largest request body, e.g. 2MB, 512KB.") var payloadLimit = "2MB"
     @Option(name: .customLong("max-concurrent-requests"), help: "Queued requests per model before answering 429.") var maxConcurrentRequests = 512
     @Option(name: .customLong("default-instruction"), help: "Instruction for prompt_name \"query\".") var defaultInstruction: String?
+    @OptionGroup(title: "Timeouts and connection limits") var limits: ServeLimitsOptions
 
     func validate() throws {
         if model == nil && reranker == nil { throw ValidationError("give --model, --reranker or both") }
@@ -57,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.payloadLimit = try Self.parseSize(payloadLimit)
         configuration.maxConcurrentRequests = maxConcurrentRequests
         if let defaultInstruction { configuration.defaultInstruction = defaultInstruction }
+        try limits.apply(to: &configuration)
         let server = try EmbeddingServer(configuration: configuration, logger: logger) { port in
             // Written unbuffered: scripts wait for this line to learn the port.
             FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))

@@ -8,7 +8,12 @@ struct BatchingTests {
     func concurrentBatching() async throws {
         let texts = (0..<24).map { "sentence \($0): " + String(repeating: "lorem ipsum ", count: $0 % 7) }
         let expected = try await Fixtures.embedder.embed(texts)
+        let embedding = #"model="tiny-embedding""#
         try await TestServer.with { server, _ in
+            // The engine is held until all 24 requests are queued, so they are packed together however
+            // slowly they arrive (no request can be computed alone before the others come).
+            let gate = await InferenceGate.occupy()
+            defer { gate.open() }
             let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
                 for (index, text) in texts.enumerated() {
                     group.addTask {
@@ -16,15 +21,18 @@ struct BatchingTests {
                         return (index, floats((reply.object["data"] as? [[String: Any]])?.first?["embedding"]))
                     }
                 }
+                try await waitUntil("all 24 requests to be queued") {
+                    let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+                    return metric(text, "queue_depth", embedding) == 24
+                }
+                gate.open()
                 return try await group.reduce(into: [Int: [Float]]()) { $0[$1.0] = $1.1 }
             }
             for index in texts.indices { #expect(results[index] == expected[index], "text \(index)") }
             // More than one sequence per forward pass means requests were packed together.
             let metrics = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
-            let batches = metrics.split(separator: "\n").first { $0.hasPrefix("batch_sequences_count") }
-            let sequences = metrics.split(separator: "\n").first { $0.hasPrefix("batch_sequences_sum") }
-            let batchCount = batches.flatMap { Double($0.split(separator: " ").last!) } ?? 0
-            let sequenceCount = sequences.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+            let batchCount = metric(metrics, "batch_sequences_count", embedding) ?? 0
+            let sequenceCount = metric(metrics, "batch_sequences_sum", embedding) ?? 0
             #expect(sequenceCount == 24)
             #expect(batchCount < 24)
         }
@@ -49,11 +57,19 @@ struct BatchingTests {
     func gracefulShutdown() async throws {
         let texts = (0..<64).map { "text \($0) " + String(repeating: "many words here ", count: 3) }
         let expected = try await Fixtures.embedder.embed(texts)
+        let embedding = #"model="tiny-embedding""#
         try await TestServer.with { server, group in
+            let gate = await InferenceGate.occupy()
+            defer { gate.open() }
             let replies = try await withThrowingTaskGroup(of: TestServer.Reply.self) { tasks in
                 for _ in 0..<4 { tasks.addTask { try await server.post("/embed", ["inputs": texts]) } }
-                try await Task.sleep(for: .milliseconds(20))
+                // Shutdown begins while all four are certainly accepted and waiting for the engine.
+                try await waitUntil("all four requests to be queued") {
+                    let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+                    return metric(text, "queue_depth", embedding) == 4
+                }
                 await group.triggerGracefulShutdown()
+                gate.open()
                 return try await tasks.reduce(into: []) { $0.append($1) }
             }
             for reply in replies {

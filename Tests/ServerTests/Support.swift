@@ -40,7 +40,8 @@ struct TestServer {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await client.execute(request, timeout: .seconds(60))
+        // A bound for a hung server only: on a loaded machine a request may wait long for its turn.
+        let response = try await client.execute(request, timeout: .minutes(10))
         let buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
         return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                      body: Data(buffer.readableBytesView))
@@ -72,7 +73,7 @@ struct TestServer {
             continuation.yield(port)
         }
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .forTests)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
@@ -103,4 +104,17 @@ func decodeBase64Floats(_ text: String) -> [Float] {
 
 func floats(_ value: Any?) -> [Float] {
     (value as? [Any])?.compactMap { ($0 as? NSNumber)?.floatValue } ?? []
+}
+
+extension HTTPClient.Configuration {
+    /// A client that never fails because the machine is slow: enough connections per host for every
+    /// concurrent request of a test (the default 8 would make the rest wait for a free one), and a
+    /// wait for a connection bounded only against a hang (the default fails such a wait after 10 s,
+    /// which a loaded machine reaches: `HTTPClientError.getConnectionFromPoolTimeout`).
+    static var forTests: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)
+        configuration.timeout = .init(connect: .minutes(10))
+        return configuration
+    }
 }
