@@ -92,9 +92,7 @@ public final class SafetensorsCheckpoint: Sendable {
 
     /// Reads `weight_map` (tensor name → shard file name) from an index file.
     private static func readIndex(_ path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelFormatError.unreadableFile(path: path, reason: "cannot read file")
-        }
+        let data = try RegularFile.contents(atPath: path)
         let parsed = data.withUnsafeBytes { buffer in Result { () throws(JSONSyntaxError) in try StrictJSONParser.parse(buffer) } }
         let json: JSONValue
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// The hyper-parameters of a Qwen3 decoder, read from a Hugging Face `config.json`.
 ///
@@ -140,9 +141,9 @@ public struct Qwen3Configuration: Sendable, Equatable, Decodable {
             throw Qwen3Error.missingFile("\(directory) (model directory not found)")
         }
         let path = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Qwen3Error.missingFile(path)
-        }
+        guard FileManager.default.fileExists(atPath: path) else { throw Qwen3Error.missingFile(path) }
+        // Refuses a FIFO or device named config.json instead of blocking on it.
+        let data = try RegularFile.contents(atPath: path)
         do {
             return try JSONDecoder().decode(Qwen3Configuration.self, from: data)
         } catch let error as Qwen3Error {

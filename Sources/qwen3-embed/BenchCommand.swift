@@ -37,9 +37,20 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    /// Tokens one timed pass may hold (`--batch` × `--seq-len`). The activations of a pass grow with
+    /// it (for Qwen3-Embedding-0.6B about 50 KB per token at fp32), so this keeps a benchmark within a
+    /// few GB; it is 4× the server's default `max_batch_tokens`.
+    static let maximumTokensPerPass = 65_536
+
     func validate() throws {
         guard batch > 0, seqLen > 0, iterations > 0 else { throw ValidationError("--batch, --seq-len and --iterations must be positive") }
-        if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+        let (tokens, overflow) = batch.multipliedReportingOverflow(by: seqLen)
+        guard !overflow, tokens <= Self.maximumTokensPerPass else {
+            throw ValidationError("--batch × --seq-len must be at most \(Self.maximumTokensPerPass) tokens per pass, got \(batch) × \(seqLen)")
+        }
+        if let threads, !(1...KernelEnvironment.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be between 1 and \(KernelEnvironment.maximumThreads), got \(threads)")
+        }
         guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 
@@ -52,6 +63,11 @@ struct BenchCommand: AsyncParsableCommand {
         let loadStart = DispatchTime.now()
         let qwen = try Qwen3Model(path: model, precision: precision, pool: pool)
         let loadSeconds = seconds(since: loadStart)
+        // Checked before building the inputs: the model refuses longer sequences anyway, but only
+        // after the whole batch has been allocated.
+        guard seqLen <= qwen.configuration.maxPositionEmbeddings else {
+            throw CommandLineError("--seq-len \(seqLen) exceeds the model's context of \(qwen.configuration.maxPositionEmbeddings) tokens (max_position_embeddings)")
+        }
         // Deterministic ordinary-vocabulary ids, so every run measures the same work.
         var generator = SplitMix64(seed: 42)
         let vocabulary = min(qwen.configuration.vocabularySize, 151_643)
@@ -70,18 +86,18 @@ struct BenchCommand: AsyncParsableCommand {
         let tokensPerSecond = Double(batch * seqLen) / (p50 / 1000)
         let rss = peakResidentBytes()
         if json {
-            print("{\"tokens_per_second\": \(rounded(tokensPerSecond)), \"latency_ms_p50\": \(rounded(p50)), "
+            try printOutput("{\"tokens_per_second\": \(rounded(tokensPerSecond)), \"latency_ms_p50\": \(rounded(p50)), "
                   + "\"latency_ms_p99\": \(rounded(p99)), \"peak_rss_bytes\": \(rss), \"kernel\": \"\(qwen.kernel.rawValue)\", "
                   + "\"precision\": \"\(precision.rawValue)\", \"threads\": \(pool.width), \"batch\": \(batch), "
                   + "\"seq_len\": \(seqLen), \"load_seconds\": \(rounded(loadSeconds))}")
         } else {
-            print("model      \(model)")
-            print("workload   \(batch) × \(seqLen) tokens, \(iterations) timed passes")
-            print("precision  \(precision.rawValue)   kernel \(qwen.kernel.rawValue)   threads \(pool.width)")
-            print("cpu        \(CPUFeatures.detected)")
-            print(String(format: "throughput %.1f tokens/s", tokensPerSecond))
-            print(String(format: "latency    p50 %.2f ms   p99 %.2f ms", p50, p99))
-            print(String(format: "peak RSS   %.1f MiB   (load %.2f s)", Double(rss) / 1_048_576, loadSeconds))
+            try printOutput("model      \(model)")
+            try printOutput("workload   \(batch) × \(seqLen) tokens, \(iterations) timed passes")
+            try printOutput("precision  \(precision.rawValue)   kernel \(qwen.kernel.rawValue)   threads \(pool.width)")
+            try printOutput("cpu        \(CPUFeatures.detected)")
+            try printOutput(String(format: "throughput %.1f tokens/s", tokensPerSecond))
+            try printOutput(String(format: "latency    p50 %.2f ms   p99 %.2f ms", p50, p99))
+            try printOutput(String(format: "peak RSS   %.1f MiB   (load %.2f s)", Double(rss) / 1_048_576, loadSeconds))
         }
     }
 
@@ -106,9 +122,9 @@ struct BenchCommand: AsyncParsableCommand {
         let best = timings.dropFirst().min() ?? timings[0]
         let bytesPerSecond = Double(bytes) / best
         if json {
-            print("{\"bytes_per_second\": \(rounded(bytesPerSecond)), \"tokens_per_second\": \(rounded(Double(tokens) / best)), \"threads\": 1}")
+            try printOutput("{\"bytes_per_second\": \(rounded(bytesPerSecond)), \"tokens_per_second\": \(rounded(Double(tokens) / best)), \"threads\": 1}")
         } else {
-            print(String(format: "tokenizer  %.2f MB/s   %.0f tokens/s (one thread, %d bytes)", bytesPerSecond / 1e6, Double(tokens) / best, bytes))
+            try printOutput(String(format: "tokenizer  %.2f MB/s   %.0f tokens/s (one thread, %d bytes)", bytesPerSecond / 1e6, Double(tokens) / best, bytes))
         }
     }
 }

@@ -70,6 +70,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let progress = Progress(label: "embedding", total: texts.count)
         progress.note("loading \(options.model)")
         let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
+        try requireUsableContext(embedder, requestedMaxLength: options.maxLength)  // context 1: identical vectors
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: texts.count, by: cliChunkSize) {
@@ -78,12 +79,12 @@ struct EmbedCommand: AsyncParsableCommand {
                 chunk, instruction: instruction, dimensions: dimensions, normalize: !noNormalize)
             for (offset, vector) in vectors.enumerated() {
                 let numbers = vector.map(jsonNumber).joined(separator: ", ")
-                writer.write("{\"index\": \(start + offset), \"embedding\": [\(numbers)]}")
+                try writer.write("{\"index\": \(start + offset), \"embedding\": [\(numbers)]}")
             }
             done += chunk.count
             progress.update(done)
         }
-        writer.flush()
+        try writer.flush()
     }
 }
 
@@ -130,12 +131,12 @@ struct RerankCommand: AsyncParsableCommand {
             let chunk = Array(pairs[start..<min(pairs.count, start + cliChunkSize)])
             let scores = try await reranker.score(pairs: chunk, instruction: instruction)
             for (offset, score) in scores.enumerated() {
-                writer.write("{\"index\": \(start + offset), \"score\": \(jsonNumber(score))}")
+                try writer.write("{\"index\": \(start + offset), \"score\": \(jsonNumber(score))}")
             }
             done += chunk.count
             progress.update(done)
         }
-        writer.flush()
+        try writer.flush()
     }
 }
 
@@ -166,12 +167,16 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         let texts = try collectTexts(texts, input: input)
         let tokenizer = try Tokenizer.load(modelPath: model)
+        // With special tokens, exactly what `embed --max-length` feeds the model (same limits, same errors).
+        let limit = try noSpecialTokens ? maxLength : maxLength.map {
+            try embeddingLengthLimit(requested: $0, context: modelContextLength(model), tokenizer: tokenizer)
+        }
         var writer = JSONLinesWriter()
         for (index, text) in texts.enumerated() {
-            let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens, maxLength: maxLength)
-            writer.write("{\"index\": \(index), \"ids\": [\(ids.map(String.init).joined(separator: ", "))]}")
+            let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens, maxLength: limit)
+            try writer.write("{\"index\": \(index), \"ids\": [\(ids.map(String.init).joined(separator: ", "))]}")
         }
-        writer.flush()
+        try writer.flush()
     }
 }
 
@@ -197,19 +202,20 @@ struct SimilarityCommand: AsyncParsableCommand {
     func run() async throws {
         guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
         let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
+        try requireUsableContext(embedder, requestedMaxLength: options.maxLength)  // context 1: identical vectors
         let queryVector = try await embedder.embed([query], instruction: instruction, dimensions: dimensions)[0]
         let documentVectors = try await embedder.embed(documents, dimensions: dimensions)
         let scored = documentVectors.enumerated().map { index, vector in
             (index: index, score: zip(queryVector, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 })
         }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
-        print("query: \(query)")
-        print("rank  score    doc  text")
+        try printOutput("query: \(query)")
+        try printOutput("rank  score    doc  text")
         for (rank, entry) in scored.enumerated() {
             var text = documents[entry.index].replacingOccurrences(of: "\n", with: " ")
             if text.count > 70 { text = String(text.prefix(67)) + "..." }
             let score = String(format: "%.4f", entry.score)
             let padding = String(repeating: " ", count: max(1, 9 - score.count))
-            print("\(String(rank + 1).padding(toLength: 6, withPad: " ", startingAt: 0))\(score)\(padding)"
+            try printOutput("\(String(rank + 1).padding(toLength: 6, withPad: " ", startingAt: 0))\(score)\(padding)"
                   + "\(String(entry.index).padding(toLength: 5, withPad: " ", startingAt: 0))\(text)")
         }
     }

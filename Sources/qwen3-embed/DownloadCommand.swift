@@ -34,7 +34,7 @@ struct DownloadCommand: AsyncParsableCommand {
         }
         let bar = ByteProgress(label: "downloading \(reference)")
         let snapshot = try await HubClient().snapshot(reference, include: include) { bar.update($0) }
-        print(snapshot.directory)
+        try printOutput(snapshot.directory)
     }
 }
 

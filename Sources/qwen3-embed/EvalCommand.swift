@@ -95,7 +95,7 @@ struct EvalCommand: AsyncParsableCommand {
                 }
             })
         try report.write(to: outputURL)
-        FileHandle.standardError.write(Data("wrote \(outputURL.appendingPathComponent("summary.md").path)\n".utf8))
+        StandardStreams.writeDiagnostic("wrote \(outputURL.appendingPathComponent("summary.md").path)\n")
     }
 
     private func runComparison() throws {

@@ -35,15 +35,28 @@ struct KernelBenchCommand: ParsableCommand {
     /// Weights cycled per format: at least this many bytes, so the L3 cache cannot hold them.
     static let minimumWorkingSet = 128 << 20
 
+    /// The largest `--rows` value: activations and outputs of that many rows at the widest shape take
+    /// about 400 MB, already far past where the measured rates stop changing.
+    static let maximumRows = 16_384
+    /// The longest `--seconds` per cell (an hour), so a typo cannot start a run that never ends.
+    static let maximumSeconds = 3600.0
+
     func validate() throws {
         guard let counts = parsedRows, !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--rows must be positive integers separated by commas")
         }
+        guard counts.allSatisfy({ $0 <= Self.maximumRows }) else {
+            throw ValidationError("--rows values must be at most \(Self.maximumRows), got \(counts.max()!)")
+        }
         guard let formats = parsedKernels, !formats.isEmpty else {
             throw ValidationError("--kernels must name formats from: fp32, bf16, \(QuantizedKernelName.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
-        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        if let threads, !(1...KernelEnvironment.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be between 1 and \(KernelEnvironment.maximumThreads), got \(threads)")
+        }
+        guard seconds > 0, seconds <= Self.maximumSeconds else {
+            throw ValidationError("--seconds must be greater than 0 and at most \(Int(Self.maximumSeconds))")
+        }
     }
 
     var parsedRows: [Int]? {
@@ -69,8 +82,8 @@ struct KernelBenchCommand: ParsableCommand {
         defer { output.deallocate() }
         var results: [String] = []
         if !json {
-            print("Qwen3-Embedding-0.6B layer products (q|k|v, o, gate|up, down: \(parameters) weights), \(pool.width) threads, CPU: \(features)")
-            print("format  kernel             m   ms/layer   GFLOP/s     GB/s   28 layers   weight MB/layer")
+            try printOutput("Qwen3-Embedding-0.6B layer products (q|k|v, o, gate|up, down: \(parameters) weights), \(pool.width) threads, CPU: \(features)")
+            try printOutput("format  kernel             m   ms/layer   GFLOP/s     GB/s   28 layers   weight MB/layer")
         }
         for format in parsedKernels! {
             // Build one layer to learn its size, then enough copies to defeat the cache.
@@ -107,14 +120,14 @@ struct KernelBenchCommand: ParsableCommand {
                                    + "\"ms_per_layer\": \(rounded(seconds * 1000)), \"gflops\": \(rounded(gflops)), "
                                    + "\"gbps\": \(rounded(gbps)), \"bytes_per_layer\": \(layerBytes), \"threads\": \(pool.width)}")
                 } else {
-                    print(format.name.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
+                    try printOutput(format.name.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
                           + path.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
                           + String(format: " %5d %10.3f %9.1f %8.2f %8.1f ms %10.2f", m, seconds * 1000, gflops, gbps,
                                    seconds * 28_000, Double(layerBytes) / 1e6))
                 }
             }
         }
-        if json { print("[" + results.joined(separator: ", ") + "]") }
+        if json { try printOutput("[" + results.joined(separator: ", ") + "]") }
     }
 
     func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }

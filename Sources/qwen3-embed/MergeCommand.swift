@@ -67,6 +67,6 @@ struct MergeCommand: AsyncParsableCommand {
             "files": summary.files, "slerp_linear_fallbacks": summary.linearFallbacks.count,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        print(String(decoding: data, as: UTF8.self))
+        try printOutput(String(decoding: data, as: UTF8.self))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hub
+import ModelFormats
 import ModelTools
 
 /// `qwen3-embed quantize`: writes a Hugging Face Qwen3-Embedding or Qwen3-Reranker model as one GGUF
@@ -23,7 +24,7 @@ struct QuantizeCommand: AsyncParsableCommand {
     @Option(help: "Output type: \(GGUFFileType.allCases.map(\.rawValue).joined(separator: ", ")).")
     var type: String
 
-    @Option(help: "The .gguf file to write (replaced if it exists).")
+    @Option(help: "The .gguf file to write (a regular file, replaced if it exists; never one of the model's own files).")
     var output: String
 
     @Option(help: "auto, embedding or reranker.")
@@ -49,6 +50,7 @@ struct QuantizeCommand: AsyncParsableCommand {
         let bar = QuantizeProgress(label: "writing \(fileType.name)")
         let plan = try converter.convert(modelDirectory: directory, fileType: fileType, output: output) { bar.update($0) }
         bar.finish()
+        for warning in Self.fallbackWarnings(plan) { StandardStreams.writeDiagnostic("qwen3-embed: warning: \(warning)\n") }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         let object: [String: Any] = [
             "output": output, "type": fileType.rawValue, "kind": plan.kind.rawValue, "tensors": plan.tensors.count,
@@ -56,12 +58,35 @@ struct QuantizeCommand: AsyncParsableCommand {
             "fallbacks": plan.fallbacks, "seconds": (Date().timeIntervalSince(started) * 1000).rounded() / 1000,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        print(String(decoding: data, as: UTF8.self))
+        try printOutput(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension QuantizeCommand {
+    /// One sentence per (requested type, stored type, row length) group of tensors that did not get the
+    /// requested type, naming them: the file is still what llama-quantize writes, but a user asking for
+    /// q4_k_m should know which tensors are larger (or less compressed) than asked, and why.
+    static func fallbackWarnings(_ plan: GGUFConversionPlan) -> [String] {
+        var groups: [String: [String]] = [:]
+        var order: [String] = []
+        for tensor in plan.tensors where tensor.isFallback {
+            let rowLength = tensor.layout.dimensions.first ?? 0
+            let requested = tensor.requestedType.name
+            let key = "\(tensor.layout.type.name) instead of the requested \(requested) (rows of \(rowLength) values are not a "
+                + "multiple of \(requested)'s \(tensor.requestedType.blockSize)-value blocks)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(tensor.layout.name)
+        }
+        return order.map { key in
+            let names = groups[key]!
+            return "\(names.count) tensor\(names.count == 1 ? "" : "s") stored as \(key): \(names.joined(separator: ", "))"
+        }
     }
 }
 
 /// A percentage bar with the tensor being written, on stderr when it is a terminal; redrawn only when
-/// the percentage changes, so millions of small chunks cost no terminal traffic.
+/// the percentage changes, so millions of small chunks cost no terminal traffic. Elsewhere, one line
+/// when the file is written.
 private final class QuantizeProgress: @unchecked Sendable {
     private let label: String
     private let enabled = isatty(2) == 1
@@ -78,11 +103,16 @@ private final class QuantizeProgress: @unchecked Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         // Pad so a shorter tensor name overwrites the previous one.
         let tensor = progress.tensor.padding(toLength: 32, withPad: " ", startingAt: 0)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(tensor)".utf8))
+        StandardStreams.writeDiagnostic("\r\(label) [\(bar)] \(percent)% \(tensor)")
     }
 
     func finish() {
-        guard enabled, shown >= 0 else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
+        guard enabled else {
+            // Not a terminal (a log, CI): the milestone as one plain line instead of a bar.
+            StandardStreams.writeDiagnostic("qwen3-embed: \(label) done\n")
+            return
+        }
+        guard shown >= 0 else { return }
+        StandardStreams.writeDiagnostic("\n")
     }
 }

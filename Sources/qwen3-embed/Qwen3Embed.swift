@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 
 /// `qwen3-embed`: embeddings, reranking and tokenisation with Qwen3 models from the command line.
 ///
@@ -19,28 +20,53 @@ struct Qwen3Embed: AsyncParsableCommand {
     )
 
     /// Parses and runs the command, keeping every failure to a single line on stderr.
+    ///
+    /// Output is checked to the end: after the command, whatever `print` buffered is flushed and a
+    /// failure (closed or full stdout, a reader that went away) is an error like any other. When stderr
+    /// itself is unusable the error is lost but the exit status still says the command failed.
     static func main() async {
+        StandardStreams.prepare()
         do {
+            try validateEnvironment()
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
+            try StandardStreams.flushPrintedOutput()
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                exit(withError: error)  // --help and --version print their text and exit 0
+                // --help and --version: their text goes to stdout, checked like any output.
+                do {
+                    try StandardStreams.writeOutput(fullMessage(for: error) + "\n")
+                    Foundation.exit(0)
+                } catch {
+                    fail(with: error, code: 1)
+                }
             }
-            let message: String
-            if let localized = error as? LocalizedError, let description = localized.errorDescription {
-                message = description
-            } else {
-                message = self.message(for: error)
-            }
-            let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-            FileHandle.standardError.write(Data("qwen3-embed: error: \(oneLine)\n".utf8))
-            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+            fail(with: error, code: code.rawValue == 0 ? 1 : code.rawValue)
         }
+    }
+
+    /// Writes `error` as one line on stderr (if stderr can take it) and exits with `code`.
+    private static func fail(with error: Error, code: Int32) -> Never {
+        let text: String
+        if let localized = error as? LocalizedError, let description = localized.errorDescription {
+            text = description
+        } else {
+            text = message(for: error)
+        }
+        let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        StandardStreams.writeDiagnostic("qwen3-embed: error: \(oneLine)\n")
+        // _exit: exit() would flush stdio's stdout again, which may be the very stream that failed.
+        _exit(code)
+    }
+
+    /// Refuses malformed `QWEN3_THREADS` / `QWEN3_KERNEL` before any work, so a typo is not silently
+    /// replaced by the default (the kernels read them cheaply on the hot path without validating).
+    private static func validateEnvironment() throws {
+        if let problem = KernelEnvironment.problem() { throw CommandLineError(problem) }
     }
 }

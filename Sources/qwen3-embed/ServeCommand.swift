@@ -61,7 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
         try limits.apply(to: &configuration)
         let server = try EmbeddingServer(configuration: configuration, logger: logger) { port in
             // Written unbuffered: scripts wait for this line to learn the port.
-            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+            // Checked write: a closed stdout (a daemon) must not trap; the server runs on regardless.
+            try? StandardStreams.writeOutput("listening on http://\(host):\(port)\n")
         }
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

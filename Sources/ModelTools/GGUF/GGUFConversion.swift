@@ -106,6 +106,8 @@ public struct GGUFConverter: Sendable {
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
             throw ModelToolsError.invalidArgument("the output \(output) is a directory; give a file name such as model-\(fileType.name).gguf")
         }
+        // Before any work: never replace a device node or a file of the model being converted.
+        try OutputPath.requireWritable(output, inputs: [modelDirectory])
         let (plan, checkpoint) = try prepare(modelDirectory, fileType: fileType)
         let writer = try GGUFWriter(path: output, metadata: plan.metadata, tensors: plan.tensors.map(\.layout))
         let total = plan.parameterCount
@@ -161,6 +163,12 @@ public struct GGUFConverter: Sendable {
     // MARK: Planning
 
     private func prepare(_ directory: String, fileType: GGUFFileType) throws -> (plan: GGUFConversionPlan, checkpoint: SafetensorsCheckpoint) {
+        // Also refuses FIFOs and devices among the model's files before anything opens them.
+        if case .gguf(let file) = try ModelLocation(path: directory) {
+            throw ModelToolsError.invalidArgument(
+                "\(file) is already a GGUF file; converting GGUF to GGUF (requantization) is not supported: "
+                + "convert from the Hugging Face safetensors model directory instead")
+        }
         let config = try ModelDirectory.configuration(directory)
         let hyper = try Qwen3Hyperparameters(config, path: (directory as NSString).appendingPathComponent("config.json"))
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
