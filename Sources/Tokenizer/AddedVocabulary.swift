@@ -71,8 +71,13 @@ struct AddedTokenMatcher: Sendable {
         }
         var runStart = 0
         var index = 0
+        // Each position compares at most every candidate's bytes: bounded by the added vocabulary, not
+        // by the text. The tally counts positions and candidates tried.
+        var tally = WorkTally()
+        defer { tally.flush() }
         while index < count {
             let options = candidates[Int(utf8[index])]
+            tally.count(1 + options.count)
             if !options.isEmpty, let match = options.first(where: { matches($0.bytes, utf8, at: index) }) {
                 // Token spellings are whole UTF-8 sequences, so both ends are scalar boundaries.
                 if runStart < index { body(.text(runStart..<index)) }

@@ -80,8 +80,11 @@ final class BytePairEncoding: Sendable {
             withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { pairs -> Int in
                 // pairs[i]: the merge of symbols i and i+1, packed so that a smaller value is a lower rank.
                 for index in 0..<(n - 1) { pairs[index] = merges.lookup(symbols[index], symbols[index + 1]) }
+                var tally = WorkTally()
+                defer { tally.flush() }
                 var count = n
                 while count > 1 {
+                    tally.count(2 * count)  // the scan for the best pair, and at most as much shifting
                     var best = MergeTable.none
                     var bestIndex = 0
                     for index in 0..<(count - 1) where pairs[index] < best {  // strict: leftmost wins ties
@@ -114,49 +117,77 @@ final class BytePairEncoding: Sendable {
 
     /// O(n log n) merging with a priority queue over a linked list, for long pieces (a megabyte of
     /// letters without a space must not take quadratic time).
+    ///
+    /// The order is `BPE::merge_all`'s in `tokenizers`: lowest rank first, leftmost among equal ranks.
+    /// Each heap entry is one integer, `rank << 32 | position`, so ordering is one comparison and the
+    /// heap stays small (a megabyte piece has a million entries; 8 bytes each rather than 24 keeps it in
+    /// cache far longer). An entry goes stale when a neighbour merges first; it is recognised on the
+    /// way out because the pair now at its position has another rank (ranks are unique per pair).
     func mergeLong(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [Int]) {
         let count = bytes.count
-        var symbols = bytes.map { byteIDs[Int($0)] }
-        var previous = (0..<count).map { $0 - 1 }
-        var next = (0..<count).map { $0 + 1 }
-        var alive = [Bool](repeating: true, count: count)
-        var heap = MergeHeap()
-        heap.reserveCapacity(count)
+        guard count > 1 else {
+            if count == 1 { output.append(Int(byteIDs[Int(bytes[0])])) }
+            return
+        }
+        // Positions must fit in the key's low 32 bits: a piece of 4 GiB or more (which no caller can
+        // produce: requests and files are far smaller) is merged in 2 GiB parts.
+        guard count <= Int(Int32.max) else {
+            var start = 0
+            while start < count {
+                let end = min(count, start + Int(Int32.max))
+                mergeLong(UnsafeBufferPointer(rebasing: bytes[start..<end]), into: &output)
+                start = end
+            }
+            return
+        }
+        var tally = WorkTally()
+        defer { tally.flush() }
+        // symbols[i]: the token at position i (valid while i is alive); next / previous: the linked list
+        // of live positions (next == count and previous == -1 at the ends; a dead position has next -1).
+        var symbols = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for index in 0..<count { buffer[index] = byteIDs[Int(bytes[index])] }
+            initialized = count
+        }
+        var next = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for index in 0..<count { buffer[index] = Int32(index + 1) }
+            initialized = count
+        }
+        var previous = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for index in 0..<count { buffer[index] = Int32(index - 1) }
+            initialized = count
+        }
+        var heap = MergeHeap(capacity: 3 * count)  // n - 1 initial entries, at most 2 more per merge
         for index in 0..<(count - 1) {
             let merge = merges.lookup(symbols[index], symbols[index + 1])
-            if merge != MergeTable.none {
-                heap.push(.init(merge: merge, position: index, left: symbols[index], right: symbols[index + 1]))
-            }
+            if merge != MergeTable.none { heap.append(MergeHeap.key(rank: merge, position: index)) }
         }
-        while let candidate = heap.pop() {
-            // Entries go stale when a neighbour merges first; skip those whose pair is gone.
-            let position = candidate.position
-            guard alive[position], symbols[position] == candidate.left else { continue }
+        heap.heapify(&tally)
+        let last = Int32(count)
+        while let key = heap.pop(&tally) {
+            let position = MergeHeap.position(key)
             let right = next[position]
-            guard right < count, symbols[right] == candidate.right else { continue }
-            symbols[position] = MergeTable.mergedID(candidate.merge)
-            alive[right] = false
-            next[position] = next[right]
-            if next[right] < count { previous[next[right]] = position }
+            guard right >= 0, right < last else { continue }  // dead, or nothing to its right any more
+            let merge = merges.lookup(symbols[position], symbols[Int(right)])
+            guard merge != MergeTable.none, MergeHeap.rank(merge) == MergeHeap.rank(key) else { continue }  // stale
+            symbols[position] = MergeTable.mergedID(merge)
+            let following = next[Int(right)]
+            next[Int(right)] = -1
+            next[position] = following
+            if following < last { previous[Int(following)] = Int32(position) }
             let left = previous[position]
             if left >= 0 {
-                let merge = merges.lookup(symbols[left], symbols[position])
-                if merge != MergeTable.none {
-                    heap.push(.init(merge: merge, position: left, left: symbols[left], right: symbols[position]))
-                }
+                let leftMerge = merges.lookup(symbols[Int(left)], symbols[position])
+                if leftMerge != MergeTable.none { heap.push(MergeHeap.key(rank: leftMerge, position: Int(left)), &tally) }
             }
-            let following = next[position]
-            if following < count {
-                let merge = merges.lookup(symbols[position], symbols[following])
-                if merge != MergeTable.none {
-                    heap.push(.init(merge: merge, position: position, left: symbols[position], right: symbols[following]))
-                }
+            if following < last {
+                let rightMerge = merges.lookup(symbols[position], symbols[Int(following)])
+                if rightMerge != MergeTable.none { heap.push(MergeHeap.key(rank: rightMerge, position: position), &tally) }
             }
         }
         var index = 0
         while index < count {
             output.append(Int(symbols[index]))
-            index = next[index]
+            index = Int(next[index])
         }
     }
 }
@@ -233,54 +264,87 @@ struct MergeTable: Sendable {
     static func mergedID(_ merge: UInt64) -> Int32 { Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF) }
 }
 
-/// A merge that may apply at `position` if the symbols there are still `left`, `right`.
-private struct MergeCandidate {
-    /// Packed (rank, merged id): ordering by it orders by rank.
-    let merge: UInt64
-    let position: Int
-    let left: Int32
-    let right: Int32
+/// A binary min-heap of merge candidates, each packed as `rank << 32 | position` (see `mergeLong`).
+private struct MergeHeap: ~Copyable {
+    private let items: UnsafeMutablePointer<UInt64>
+    private let capacity: Int
+    private var count = 0
 
-    /// Lower rank first, then leftmost.
-    @inline(__always)
-    func precedes(_ other: MergeCandidate) -> Bool {
-        merge != other.merge ? merge < other.merge : position < other.position
+    init(capacity: Int) {
+        self.capacity = capacity
+        items = .allocate(capacity: capacity)
     }
-}
 
-/// A binary min-heap of merge candidates.
-private struct MergeHeap {
-    private var items: [MergeCandidate] = []
+    deinit { items.deallocate() }
 
-    mutating func reserveCapacity(_ capacity: Int) { items.reserveCapacity(capacity) }
+    /// The key of a candidate: the rank of a packed merge (`MergeTable.lookup`) and a position.
+    @inline(__always)
+    static func key(rank merge: UInt64, position: Int) -> UInt64 { merge & 0xFFFF_FFFF_0000_0000 | UInt64(position) }
 
-    mutating func push(_ item: MergeCandidate) {
-        items.append(item)
-        var child = items.count - 1
+    @inline(__always)
+    static func rank(_ keyOrMerge: UInt64) -> UInt64 { keyOrMerge >> 32 }
+
+    @inline(__always)
+    static func position(_ key: UInt64) -> Int { Int(key & 0xFFFF_FFFF) }
+
+    /// Adds a key without restoring the heap order: call `heapify` after the last one.
+    mutating func append(_ key: UInt64) {
+        precondition(count < capacity)
+        items[count] = key
+        count += 1
+    }
+
+    /// Orders the appended keys in O(n) (Floyd's construction).
+    mutating func heapify(_ tally: inout WorkTally) {
+        var parent = count / 2 - 1
+        while parent >= 0 {
+            siftDown(from: parent, &tally)
+            parent -= 1
+        }
+    }
+
+    /// Adds a key; the tally counts the levels it rises (at most log2 of the heap's size).
+    mutating func push(_ key: UInt64, _ tally: inout WorkTally) {
+        precondition(count < capacity)
+        var child = count
+        count += 1
+        tally.count()
         while child > 0 {
+            tally.count()
             let parent = (child - 1) / 2
-            guard items[child].precedes(items[parent]) else { break }
-            items.swapAt(child, parent)
+            guard key < items[parent] else { break }
+            items[child] = items[parent]
             child = parent
         }
+        items[child] = key
     }
 
-    mutating func pop() -> MergeCandidate? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var smallest = parent
-                if left < items.count && items[left].precedes(items[smallest]) { smallest = left }
-                if right < items.count && items[right].precedes(items[smallest]) { smallest = right }
-                if smallest == parent { break }
-                items.swapAt(parent, smallest)
-                parent = smallest
-            }
+    /// Removes the smallest key; the tally counts the levels the replacement sinks.
+    mutating func pop(_ tally: inout WorkTally) -> UInt64? {
+        tally.count()
+        guard count > 0 else { return nil }
+        let first = items[0]
+        count -= 1
+        if count > 0 {
+            items[0] = items[count]
+            siftDown(from: 0, &tally)
         }
         return first
+    }
+
+    private mutating func siftDown(from start: Int, _ tally: inout WorkTally) {
+        let key = items[start]
+        var parent = start
+        while true {
+            tally.count()
+            let left = 2 * parent + 1
+            guard left < count else { break }
+            let right = left + 1
+            let smaller = right < count && items[right] < items[left] ? right : left
+            guard items[smaller] < key else { break }
+            items[parent] = items[smaller]
+            parent = smaller
+        }
+        items[parent] = key
     }
 }

@@ -18,12 +18,14 @@ struct QwenPreTokenizer: Sendable {
         var scalars = ScalarTable(utf8)
         scalars.withBuffers { classes, starts in
             let count = classes.count
+            var tally = WorkTally()
             var start = 0
             while start < count {
-                let end = Self.matchEnd(classes, starts, utf8, at: start)
+                let end = Self.matchEnd(classes, starts, utf8, at: start, &tally)
                 body(starts[start]..<starts[end])
                 start = end
             }
+            tally.flush()
         }
     }
 
@@ -32,8 +34,12 @@ struct QwenPreTokenizer: Sendable {
     @inline(__always)
     private static func matchEnd(
         _ c: UnsafeBufferPointer<UInt8>, _ starts: UnsafeBufferPointer<Int>, _ utf8: UnsafeBufferPointer<UInt8>,
-        at i: Int
+        at i: Int, _ tally: inout WorkTally
     ) -> Int {
+        // Every scan below starts at i and ends where the match ends (or, for the whitespace run, at most
+        // one scalar past it), so each scalar is looked at a bounded number of times: linear overall.
+        // The tally counts the scalars looked at, for the tests that prove it.
+        tally.count()
         let count = c.count
         let ci = c[i]
         // 1. (?i:'s|'t|'re|'ve|'m|'ll|'d)
@@ -56,12 +62,12 @@ struct QwenPreTokenizer: Sendable {
         //    means the option is skipped; otherwise it takes one non-newline, non-number scalar).
         if ci & ScalarClass.letter != 0 {
             var j = i + 1
-            while j < count && c[j] & ScalarClass.letter != 0 { j += 1 }
+            while j < count && c[j] & ScalarClass.letter != 0 { j += 1; tally.count() }
             return j
         }
         if ci & (ScalarClass.number | ScalarClass.newline) == 0, i + 1 < count, c[i + 1] & ScalarClass.letter != 0 {
             var j = i + 2
-            while j < count && c[j] & ScalarClass.letter != 0 { j += 1 }
+            while j < count && c[j] & ScalarClass.letter != 0 { j += 1; tally.count() }
             return j
         }
         // 3. \p{N}
@@ -72,17 +78,18 @@ struct QwenPreTokenizer: Sendable {
         if ci & ScalarClass.space != 0, i + 1 < count, c[i + 1] & ScalarClass.notOther == 0 { p = i + 1 }
         if c[p] & ScalarClass.notOther == 0 {
             var j = p + 1
-            while j < count && c[j] & ScalarClass.notOther == 0 { j += 1 }
-            while j < count && c[j] & ScalarClass.newline != 0 { j += 1 }
+            while j < count && c[j] & ScalarClass.notOther == 0 { j += 1; tally.count() }
+            while j < count && c[j] & ScalarClass.newline != 0 { j += 1; tally.count() }
             return j
         }
         // Only whitespace can be at i now.
         var runEnd = i + 1
-        while runEnd < count && c[runEnd] & ScalarClass.whitespace != 0 { runEnd += 1 }
+        while runEnd < count && c[runEnd] & ScalarClass.whitespace != 0 { runEnd += 1; tally.count() }
         // 5. \s*[\r\n]+ : the greedy \s* backs off to the last newline of the run; [\r\n]+ then
         //    cannot extend, because a newline right after it would be in the run.
         var k = runEnd - 1
         while k >= i {
+            tally.count()
             if c[k] & ScalarClass.newline != 0 { return k + 1 }
             k -= 1
         }

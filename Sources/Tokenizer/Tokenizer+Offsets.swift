@@ -68,7 +68,7 @@ extension Tokenizer {
         var normalized = normalizer.apply(String(decoding: utf8, as: UTF8.self))
         let alignment = normalized.utf8.elementsEqual(utf8)
             ? OffsetAlignment(unchangedAt: base)
-            : OffsetAlignment(original: utf8, at: base, normalized: normalized, normalize: normalizer.apply)
+            : OffsetAlignment(original: utf8, at: base, normalized: normalized)
         normalized.withUTF8 { appendNormalizedWithOffsets($0, alignment: alignment, to: &tokens) }
     }
 
@@ -149,48 +149,40 @@ struct OffsetAlignment {
     /// `tokenizers` records NFC as a stream of characters, each replacing the next original character
     /// (change 0), replacing it and swallowing `k` more (change −k: a composition), or inserted after the
     /// previous one (change +1: the extra characters of a decomposition), and aligns each character with
-    /// the original character it replaces, or with its predecessor's when inserted. That stream is
-    /// rebuilt here (decompose each character, order combining marks, compose) for each stretch of text
-    /// NFC changes; stretches are cut before characters that can neither compose with nor reorder
-    /// around what precedes them (ASCII, or class 0 with NFC quick check "yes"), so the rest of the text
-    /// costs nothing.
-    init(original: UnsafeBufferPointer<UInt8>, at base: Int, normalized: String, normalize: (String) -> String) {
+    /// the original character it replaces, or with its predecessor's when inserted. `CanonicalComposition`
+    /// produces that stream along with the normalised text (in O(n log n), like the text itself).
+    init(original: UnsafeBufferPointer<UInt8>, at base: Int, normalized: String) {
         self.base = base
         let characters = Self.scalars(of: original)
         guard !characters.isEmpty else {
             origins = []
             return
         }
+        let stream = CanonicalComposition.normalize(characters.lazy.map(\.scalar))
         var origins: [Range<Int>] = []
         origins.reserveCapacity(normalized.utf8.count)
         var output = String.UnicodeScalarView()
-        var chunkStart = 0
-        for index in 1...characters.count {
-            guard index == characters.count || Self.isBoundary(characters[index].scalar) else { continue }
-            let chunk = characters[chunkStart..<index]
-            chunkStart = index
-            let text = String(String.UnicodeScalarView(chunk.map(\.scalar)))
-            let result = chunk.count == 1 && Self.isBoundary(chunk.first!.scalar) ? text : normalize(text)
-            // Bytes, not `==`: String equality is canonical equivalence, under which NFC changes nothing.
-            if result.utf8.elementsEqual(text.utf8) {
-                for character in chunk {
-                    origins += repeatElement(base + character.range.lowerBound..<base + character.range.upperBound,
-                                             count: character.range.count)
-                }
-                output.append(contentsOf: chunk.map(\.scalar))
-                continue
+        // Index of the next original character to replace. A replacing character aligns with that one; an
+        // inserted one with the last original character consumed so far — after a composition that is
+        // the last character it swallowed (as `NormalizedString::transform` looks one byte back).
+        var next = 0
+        for item in stream {
+            let scalar = Unicode.Scalar(item.scalar)!  // tables and Hangul arithmetic give valid scalars
+            let origin: Range<Int>
+            if item.change <= 0 {
+                origin = characters[min(next, characters.count - 1)].range
+                next += 1 - Int(item.change)
+            } else {
+                origin = characters[max(0, min(next, characters.count) - 1)].range
             }
-            let aligned = Self.align(Array(chunk), to: Array(result.unicodeScalars))
-            for (scalar, range) in aligned {
-                origins += repeatElement(base + range.lowerBound..<base + range.upperBound, count: UTF8.width(scalar))
-                output.append(scalar)
-            }
+            origins += repeatElement(base + origin.lowerBound..<base + origin.upperBound, count: UTF8.width(scalar))
+            output.append(scalar)
         }
         if String(output).utf8.elementsEqual(normalized.utf8) && origins.count == normalized.utf8.count {
             self.origins = origins
         } else {
-            // Not expected (every stretch is normalised on its own, which NFC allows at these cuts); if
-            // it happens, fall back to lining characters up one to one.
+            // Not expected (`normalized` comes from the same normaliser); if it happens, line characters
+            // up one to one rather than report offsets of another text.
             self.origins = Self.oneToOne(characters, normalized: normalized, base: base)
         }
     }
@@ -211,98 +203,6 @@ struct OffsetAlignment {
             offset += width
         }
         return result
-    }
-
-    /// Whether NFC can be applied separately on either side of a cut before `scalar`.
-    private static func isBoundary(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.isASCII { return true }
-        guard scalar.properties.canonicalCombiningClass == .notReordered else { return false }
-        if #available(macOS 26.0, iOS 26.0, watchOS 26.0, tvOS 26.0, visionOS 26.0, *) {
-            let text = String(scalar)
-            var span = text.utf8Span
-            return span.checkForNFC(quickCheck: true)
-        }
-        return false  // only ASCII cuts: longer stretches, same result
-    }
-
-    /// The `tokenizers` alignment of one stretch: each output character with the input range it stands for.
-    private static func align(_ input: [InputScalar], to output: [Unicode.Scalar]) -> [(Unicode.Scalar, Range<Int>)] {
-        let stream = changeStream(input.map(\.scalar))
-        if stream.map(\.scalar) == output {
-            var result: [(Unicode.Scalar, Range<Int>)] = []
-            var next = 0
-            var previous = input[0].range
-            for (scalar, change) in stream {
-                if change > 0 {
-                    result.append((scalar, previous))
-                } else {
-                    previous = input[min(next, input.count - 1)].range
-                    result.append((scalar, previous))
-                    next += 1 - change
-                }
-            }
-            return result
-        }
-        // The rebuilt stream should always equal NFC; if not, keep the stretch's characters in order.
-        return output.enumerated().map { index, scalar in (scalar, input[min(index, input.count - 1)].range) }
-    }
-
-    /// NFC as a change stream: canonical decomposition of each character (the first part replaces it,
-    /// the others are insertions), canonical ordering of combining marks, then canonical composition
-    /// (a composed character takes over the first's place and swallows the second).
-    private static func changeStream(_ scalars: [Unicode.Scalar]) -> [(scalar: Unicode.Scalar, change: Int)] {
-        var items: [(scalar: Unicode.Scalar, change: Int)] = []
-        for scalar in scalars {
-            for (index, part) in String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars.enumerated() {
-                items.append((part, index == 0 ? 0 : 1))
-            }
-        }
-        // Canonical ordering: each run of marks sorted by combining class, stably.
-        var start = 0
-        while start < items.count {
-            guard combiningClass(items[start].scalar) != 0 else { start += 1; continue }
-            var end = start
-            while end < items.count && combiningClass(items[end].scalar) != 0 { end += 1 }
-            let sorted = items[start..<end].enumerated()
-                .sorted { (combiningClass($0.element.scalar), $0.offset) < (combiningClass($1.element.scalar), $1.offset) }
-                .map(\.element)
-            items.replaceSubrange(start..<end, with: sorted)
-            start = end
-        }
-        // Canonical composition: a character joins the last starter unless something between them is a
-        // starter or has a class at least as high (it is "blocked").
-        var result: [(scalar: Unicode.Scalar, change: Int)] = []
-        var starter: Int?
-        var lastClass: UInt8?  // class of the last character kept after the starter
-        for item in items {
-            let itemClass = combiningClass(item.scalar)
-            if let starter, lastClass.map({ $0 != 0 && $0 < itemClass }) ?? true,
-               let composite = compose(result[starter].scalar, item.scalar) {
-                result[starter].scalar = composite
-                result[starter].change += item.change - 1
-                continue
-            }
-            result.append(item)
-            if itemClass == 0 {
-                starter = result.count - 1
-                lastClass = nil
-            } else {
-                lastClass = itemClass
-            }
-        }
-        return result
-    }
-
-    private static func combiningClass(_ scalar: Unicode.Scalar) -> UInt8 {
-        scalar.properties.canonicalCombiningClass.rawValue
-    }
-
-    /// The primary composite of two characters, if there is one.
-    private static func compose(_ first: Unicode.Scalar, _ second: Unicode.Scalar) -> Unicode.Scalar? {
-        // The `unicode-normalization` crate behind `tokenizers` never composes these (see `Normalizer.nfc`).
-        if first.value == 0x11935 && second.value == 0x11930 { return nil }
-        let composed = (String(first) + String(second)).precomposedStringWithCanonicalMapping.unicodeScalars
-        return composed.count == 1 ? composed.first : nil
     }
 
     private static func oneToOne(_ characters: [InputScalar], normalized: String, base: Int) -> [Range<Int>] {
