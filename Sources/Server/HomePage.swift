@@ -29,8 +29,9 @@ button:disabled{opacity:.55;cursor:progress}
 #error{display:none;white-space:pre-wrap;overflow-wrap:anywhere;background:#fdecea;border:1px solid #e0a39c;
   color:#7a1d12;padding:.6em;border-radius:4px}
 table{width:100%;border-collapse:collapse;table-layout:fixed}
-th,td{text-align:left;padding:.3em;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}
-th.rank,td.rank{width:2.5em}th.score,td.score{width:6.5em;font-variant-numeric:tabular-nums}
+th,td{text-align:left;padding:.3em;border-bottom:1px solid #ddd;vertical-align:top}
+td.text{overflow-wrap:anywhere}
+th.rank,td.rank{width:2.5em}th.score,td.score{width:8.5em;font-variant-numeric:tabular-nums}
 #explanation{font-size:.9em;color:#444}
 </style>
 </head><body>

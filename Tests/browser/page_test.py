@@ -249,4 +249,6 @@ finally:
     browser.close()
 
 print(f"browser: screenshots in {artifacts}")
+if "BROWSER_STARTED" in os.environ:  # run.sh's start, so the time includes installs, build and servers
+    print(f"browser: took {int(time.time()) - int(os.environ['BROWSER_STARTED'])} s")
 print(f"browser: {passed} passed, 0 failed")

@@ -22,8 +22,12 @@ fi
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
-swift build --package-path "$root" --scratch-path "$scratch" --product qwen3-embed
-binary="$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/qwen3-embed"
+# QWEN3_EMBED_BIN names an already built binary (skips the build, e.g. while another build holds the lock).
+binary="${QWEN3_EMBED_BIN:-}"
+if [ -z "$binary" ]; then
+    swift build --package-path "$root" --scratch-path "$scratch" --product qwen3-embed
+    binary="$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/qwen3-embed"
+fi
 embedding="$root/Tests/Fixtures/tiny-qwen3-embedding"
 reranker="$root/Tests/Fixtures/tiny-qwen3-reranker"
 
@@ -57,5 +61,5 @@ start embed-only --model "$embedding" --max-client-batch-size 2
 embed_only="http://127.0.0.1:$port"
 
 rm -rf "$artifacts"
-"$venv/bin/python" "$here/page_test.py" "$chromium" "$artifacts" "$full" "$key" "$embed_only"
-echo "browser: took $((SECONDS - started)) s"
+BROWSER_STARTED="$(($(date +%s) - (SECONDS - started)))" \
+    "$venv/bin/python" "$here/page_test.py" "$chromium" "$artifacts" "$full" "$key" "$embed_only"

@@ -20,11 +20,10 @@ TOLERANCE = 1e-6
 
 
 def texts(count, prefix="Passage"):
-    """`count` distinct one-line texts (llama-index replaces newlines, so none have any)."""
+    """`count` distinct short one-line texts (llama-index replaces newlines, so none have any). Short, because
+    the CI build is a debug build and the CLI embeds every one of them again as the reference."""
     subjects = ["Beijing", "gravity", "the Nile", "photosynthesis", "Swift", "a violin", "Mount Fuji", "bread"]
-    verbs = ["is described in", "appears in", "is the topic of", "is mentioned by"]
-    return [f"{prefix} {i}: {subjects[i % len(subjects)]} {verbs[(i // 8) % len(verbs)]} note number {i * 7919 % 1000}."
-            for i in range(count)]
+    return [f"{prefix} {i}: {subjects[i % len(subjects)]}." for i in range(count)]
 
 
 def _run_cli(arguments, lines):

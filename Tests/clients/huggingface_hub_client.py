@@ -15,15 +15,15 @@ client = InferenceClient(base_url=base_url, api_key=api_key)
 text = "The capital of China is Beijing."
 features = client.feature_extraction(text)
 assert features.shape[0] == 1, features.shape
-delta = assert_close("feature_extraction", features.tolist(), cli_embed([text]))
+source = "What is the capital of China?"
+sentences = ["The capital of China is Beijing.", "Gravity attracts bodies.", "Paris is the capital of France."]
+vectors = cli_embed([source] + sentences)  # sentences[0] is `text`
+delta = assert_close("feature_extraction", features.tolist(), [vectors[1]])
 query = client.feature_extraction("What is the capital of China?", prompt_name="query")
 query_delta = assert_close("feature_extraction prompt_name=query", query.tolist(),
                            cli_embed(["What is the capital of China?"], instruction=DEFAULT_INSTRUCTION))
 
-source = "What is the capital of China?"
-sentences = ["The capital of China is Beijing.", "Gravity attracts bodies.", "Paris is the capital of France."]
 similarities = client.sentence_similarity(source, other_sentences=sentences)
-vectors = cli_embed([source] + sentences)
 cosine = lambda a, b: sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 similarity_delta = assert_close("sentence_similarity", similarities, [cosine(vectors[0], v) for v in vectors[1:]])
 

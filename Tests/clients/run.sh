@@ -14,8 +14,12 @@ started=$SECONDS
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
-swift build --package-path "$root" --scratch-path "$scratch" --product qwen3-embed
-binary="$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/qwen3-embed"
+# QWEN3_EMBED_BIN names an already built binary (skips the build, e.g. while another build holds the lock).
+binary="${QWEN3_EMBED_BIN:-}"
+if [ -z "$binary" ]; then
+    swift build --package-path "$root" --scratch-path "$scratch" --product qwen3-embed
+    binary="$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/qwen3-embed"
+fi
 embedding="$root/Tests/Fixtures/tiny-qwen3-embedding"
 reranker="$root/Tests/Fixtures/tiny-qwen3-reranker"
 
@@ -50,7 +54,9 @@ start ids --model "$embedding" --accept-token-ids
 ids_base="http://127.0.0.1:$port"
 
 export QWEN3_EMBED_BIN="$binary" EMBED_MODEL="$embedding" RERANK_MODEL="$reranker"
-export TIKTOKEN_CACHE_DIR="$venv/tiktoken-cache" HF_HUB_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
+# (No HF_HUB_OFFLINE: huggingface_hub refuses every request in offline mode, even to a base_url; with a
+# base_url it never contacts the Hub.)
+export TIKTOKEN_CACHE_DIR="$venv/tiktoken-cache" PYTHONDONTWRITEBYTECODE=1
 passed=0
 failed=()
 run() {
