@@ -105,7 +105,7 @@ public final class Qwen3Model: Sendable {
         }
     }
 
-    private func validate(_ sequences: [[Int]]) throws {
+    func validate(_ sequences: [[Int]]) throws {
         for (index, sequence) in sequences.enumerated() {
             if sequence.isEmpty {
                 throw Qwen3Error.invalidSequence("sequence \(index) has no tokens")
@@ -122,7 +122,9 @@ public final class Qwen3Model: Sendable {
 
     // MARK: - Forward pass
 
-    private func forward(_ sequences: [[Int]]) -> [[Float]] {
+    /// The final-norm hidden states: at each sequence's last token, or with `allTokens` at every token
+    /// (packed in sequence order; see `allHiddenStates(for:)`).
+    func forward(_ sequences: [[Int]], allTokens: Bool = false) -> [[Float]] {
         let c = configuration
         let hidden = c.hiddenSize
         let queryWidth = c.attentionHeads * c.headDimension
@@ -172,7 +174,7 @@ public final class Qwen3Model: Sendable {
                 segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
                 headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
                 features: features, pool: pool)
-            if layerIndex == weights.layers.count - 1 {
+            if layerIndex == weights.layers.count - 1 && !allTokens {
                 // Move each sequence's last row to the front (row i ≤ its source row, so in order no
                 // source is overwritten before it is read); the kernels are row-independent, so the
                 // results are bitwise those of the full computation.
@@ -195,8 +197,9 @@ public final class Qwen3Model: Sendable {
             addRows(projected, to: residual, width: hidden, rows: rows)
         }
 
-        // Final norm, only where it is read: the last token of each sequence (now row i for sequence i).
-        return segments.indices.map { index in
+        // Final norm, only where it is read: the last token of each sequence (now row i for sequence i),
+        // or every row when all tokens are wanted.
+        return (0..<rows).map { index in
             var output = [Float](repeating: 0, count: hidden)
             let last = residual.pointer + index * hidden
             weights.finalNorm.withUnsafeBufferPointer { norm in

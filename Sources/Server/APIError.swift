@@ -8,6 +8,16 @@ enum APIFamily: Sendable {
     case openAI
     /// `{"error": "...", "error_type": "..."}`
     case tei
+    /// `{"id": "...", "message": "..."}` (Cohere's v1 and v2 APIs)
+    case cohere
+
+    /// The family a path belongs to, for answers no route produced (404, 405, 401): `/v1/*` is
+    /// OpenAI's, `/v2/*` Cohere's, everything else TEI's.
+    init(path: String) {
+        if path.hasPrefix("/v1/") { self = .openAI }
+        else if path.hasPrefix("/v2/") { self = .cohere }
+        else { self = .tei }
+    }
 }
 
 /// A client-visible failure with its HTTP status. Every error a route raises is turned into one of
@@ -18,9 +28,12 @@ struct APIError: Error {
     var param: String?
     var retryAfter: Int?
 
+    /// Extra response headers (e.g. `Allow` on a 405).
+    var headers: HTTPFields = [:]
+
     init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil) {
         self.status = status
-        self.message = message
+        self.message = escapingControlCharacters(message)
         self.param = param
     }
 
@@ -52,6 +65,7 @@ struct APIError: Error {
         switch status.code {
         case 401: return "authentication_error"
         case 404: return "not_found_error"
+        case 405: return "method_not_allowed"
         case 429: return "rate_limit_error"
         case 500...: return "server_error"
         default: return "invalid_request_error"
@@ -63,6 +77,7 @@ struct APIError: Error {
         switch status.code {
         case 401: return "Unauthorized"
         case 404: return "NotFound"
+        case 405: return "MethodNotAllowed"
         case 413: return "PayloadTooLarge"
         case 429: return "Overloaded"
         case 500...: return "Backend"
@@ -74,6 +89,7 @@ struct APIError: Error {
     func response(_ family: APIFamily) -> Response {
         var response = jsonResponse(body(family), status: status)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        response.headers.append(contentsOf: headers)
         return response
     }
 
@@ -92,6 +108,8 @@ struct APIError: Error {
             ])
         case .tei:
             body = .object(["error": .string(message), "error_type": .string(teiType)])
+        case .cohere:
+            body = .object(["id": .string(UUID().uuidString.lowercased()), "message": .string(message)])
         }
         return body
     }
@@ -111,4 +129,20 @@ func answer(_ family: APIFamily, _ body: () async throws -> Response) async -> R
     } catch {
         return APIError(from: error).response(family)
     }
+}
+
+/// `text` with every control character (C0, DEL, C1) written as a `\u{…}` escape, so that a message
+/// quoting client input or file contents cannot carry raw control bytes into a response or a log line.
+func escapingControlCharacters(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    var output = ""
+    for scalar in text.unicodeScalars {
+        if isControl(scalar) { output += "\\u{" + String(scalar.value, radix: 16) + "}" }
+        else { output.unicodeScalars.append(scalar) }
+    }
+    return output
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }

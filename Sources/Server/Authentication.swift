@@ -1,17 +1,22 @@
 import Hummingbird
 
-/// Requires `Authorization: Bearer KEY` on every route except the page and the health check.
+/// Requires `Authorization: Bearer KEY` on every route except what holds no data and computes
+/// nothing: the page (`GET /`), the health check, the API description (`/openapi.json`, `/docs`) and
+/// CORS preflight requests (browsers send those without credentials).
 struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String
 
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path == "/" || path == "/health" { return try await next(request, context) }
+        if request.method == .options || ((request.method == .get || request.method == .head) && openPaths.contains(path)) {
+            return try await next(request, context)
+        }
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "
         let presented = header.hasPrefix(prefix) ? String(header.dropFirst(prefix.count)) : ""
         guard constantTimeEqual(Array(presented.utf8), Array(apiKey.utf8)) else {
-            let family: APIFamily = path.hasPrefix("/v1/") ? .openAI : .tei
+            let family = APIFamily(path: path)
             return APIError(.unauthorized, header.isEmpty ? "missing API key" : "invalid API key").response(family)
         }
         return try await next(request, context)
@@ -29,3 +34,6 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     }
     return difference == 0
 }
+
+/// Paths open to `GET` without a key: they hold no data and compute nothing.
+private let openPaths: Set<String> = ["/", "/health", "/openapi.json", "/docs"]

@@ -35,6 +35,13 @@ final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHand
 
     private let state = Mutex(State())
 
+    /// Joining a connection's pipeline, also installs the handler that closes connections whose client
+    /// asked for no keep-alive (it must sit before Hummingbird's HTTP-types codec, which this handler
+    /// follows; see `HTTPKeepAliveHandler`).
+    func handlerAdded(context: ChannelHandlerContext) {
+        HTTPKeepAliveHandler.install(in: context.pipeline.syncOperations)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed { disconnected() }
         context.fireUserInboundEventTriggered(event)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Kernels
 
 /// `GET /`, `/health`, `/info`, `/metrics`.
 struct InfoRoutes: Sendable {
@@ -7,16 +8,16 @@ struct InfoRoutes: Sendable {
     let metrics: ServerMetrics
     static let version = "0.1.0"
 
-    func register(on router: Router<ServerRequestContext>) {
-        router.get("/health") { _, _ in jsonResponse(.object(["status": .string("ok")])) }
-        router.get("/info") { _, _ in jsonResponse(info()) }
-        router.get("/metrics") { _, _ in
+    func register(on routes: inout RouteList) {
+        routes.get("/health") { _, _ in jsonResponse(.object(["status": .string("ok")])) }
+        routes.get("/info") { _, _ in jsonResponse(info()) }
+        routes.get("/metrics") { _, _ in
             await service.recordQueueDepths()
             var buffer = ByteBuffer()
             buffer.writeString(metrics.render())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: buffer))
         }
-        router.get("/") { _, _ in
+        routes.get("/") { _, _ in
             var buffer = ByteBuffer()
             buffer.writeString(homePage)
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
@@ -30,6 +31,7 @@ struct InfoRoutes: Sendable {
             "max_client_batch_size": .number(Double(configuration.maxClientBatchSize)),
             "max_concurrent_requests": .number(Double(configuration.maxConcurrentRequests)),
             "payload_limit": .number(Double(configuration.payloadLimit)),
+            "threads": .integer(ComputePool.shared.width),
         ]
         if let embedder = configuration.embedder {
             info["model_id"] = .string(configuration.embedderName)
@@ -38,12 +40,16 @@ struct InfoRoutes: Sendable {
             info["max_input_length"] = .number(Double(embedder.maxLength))
             info["max_batch_tokens"] = .number(Double(embedder.maxBatchTokens))
             info["model_dtype"] = .string(embedder.model.configuration.checkpointDataType ?? "unknown")
+            info["model_kind"] = .string(embedder.kind.rawValue)
+            info["precision"] = .string(embedder.model.precision.rawValue)
         }
         if let reranker = configuration.reranker {
             info["reranker_model_id"] = .string(configuration.rerankerName)
             info["reranker_max_input_length"] = .number(Double(reranker.maxLength))
             info["reranker_max_batch_tokens"] = .number(Double(reranker.maxBatchTokens))
             info["reranker_dtype"] = .string(reranker.model.configuration.checkpointDataType ?? "unknown")
+            info["reranker_kind"] = .string(reranker.kind.rawValue)
+            info["reranker_precision"] = .string(reranker.model.precision.rawValue)
             if configuration.embedder == nil { info["model_type"] = .object(["reranker": .object([:])]) }
         }
         return .object(info)

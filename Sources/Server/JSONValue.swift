@@ -5,19 +5,24 @@ import Foundation
 enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
+    /// A number written with a fraction or an exponent (`1.5`, `1e2`, `1.0`), or any computed number.
     case number(Double)
+    /// A number written as a JSON integer (no fraction, no exponent) that fits in `Int`. Kept apart from
+    /// `number` because token ids and counts must be integers as written: `1e2` and `1.0` are not ids.
+    case integer(Int)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
     /// A float vector, serialised directly (embeddings are the bulk of every response).
     case floats([Float])
 
-    /// Parses a request body; malformed JSON is a 400.
+    /// Parses a request body strictly (RFC 8259: no trailing commas, no comments, no bare values other
+    /// than JSON's); malformed JSON is a 400 naming the byte offset of the first error.
     static func parse(_ data: Data) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw APIError.badRequest("the request body is not valid JSON")
+            return try StrictJSONReader.parse(Array(data))
+        } catch let error as StrictJSONReader.Failure {
+            throw APIError.badRequest("the request body is not valid JSON: \(error.reason) at byte \(error.offset)")
         }
     }
 
@@ -32,6 +37,7 @@ enum JSONValue: Sendable, Equatable {
         switch self {
         case .null: output += "null"
         case .bool(let value): output += value ? "true" : "false"
+        case .integer(let value): output += String(value)
         case .number(let value):
             if !value.isFinite { output += "null" }
             else if value == value.rounded(), abs(value) < 1e15 { output += String(Int64(value)) }
@@ -80,18 +86,6 @@ enum JSONValue: Sendable, Equatable {
     }
 }
 
-extension JSONValue: Decodable {
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-}
-
 /// Typed access to a request object's fields; a wrong type is a 400 naming the field.
 struct RequestObject {
     let fields: [String: JSONValue]
@@ -126,9 +120,9 @@ struct RequestObject {
 }
 
 extension JSONValue {
-    /// The value as an integer, if it is a whole number in range.
+    /// The value as an integer, if it was written as a JSON integer (`3`, not `3.0` or `3e0`).
     var integer: Int? {
-        guard case .number(let number) = self, number == number.rounded(), abs(number) < 9e15 else { return nil }
-        return Int(number)
+        guard case .integer(let value) = self else { return nil }
+        return value
     }
 }

@@ -1,22 +1,52 @@
 import Foundation
 import Hummingbird
 
-/// `POST /v1/embeddings` and `POST /v1/rerank`, with OpenAI-shaped errors.
+/// `POST /v1/embeddings`, `POST /v1/rerank` (Cohere v1 / Jina shape) and `GET /v1/models`, with
+/// OpenAI-shaped errors.
 struct OpenAIRoutes: Sendable {
     let service: InferenceService
+    /// When the server started (the `created` time of `/v1/models`).
+    let started = Int(Date().timeIntervalSince1970)
 
-    func register(on router: Router<ServerRequestContext>) {
+    /// The 422 for token-id inputs on `/v1/embeddings` when the server does not accept them.
+    static let tokenIDRefusal = """
+        'input' holds token ids. In the OpenAI API these are ids of OpenAI's tokenizer (tiktoken), not of \
+        this model's, so embedding them would give meaningless vectors. Send the text instead. With \
+        LangChain's OpenAIEmbeddings, pass check_embedding_ctx_length=False (by default it tokenizes texts \
+        with tiktoken and sends the ids). If the ids are this model's own, start the server with \
+        --accept-token-ids.
+        """
+
+    func register(on routes: inout RouteList) {
         let limit = service.configuration.payloadLimit
-        router.post("/v1/embeddings") { request, context in
+        routes.post("/v1/embeddings") { request, context in
             await answer(.openAI) {
                 try await untilClientDisconnects(context) { try await embeddings(try await readJSON(request, limit: limit)) }
             }
         }
-        router.post("/v1/rerank") { request, context in
+        routes.post("/v1/rerank") { request, context in
             await answer(.openAI) {
                 try await untilClientDisconnects(context) { try await rerank(try await readJSON(request, limit: limit)) }
             }
         }
+        routes.get("/v1/models") { _, _ in jsonResponse(models()) }
+    }
+
+    /// OpenAI's model list, with each model's `kind` ("embedding", "reranker", or "language-model" for a
+    /// model served with `--allow-any-model`).
+    func models() -> JSONValue {
+        let configuration = service.configuration
+        var data: [JSONValue] = []
+        if let embedder = configuration.embedder { data.append(model(configuration.embedderName, kind: embedder.kind.rawValue)) }
+        if let reranker = configuration.reranker { data.append(model(configuration.rerankerName, kind: reranker.kind.rawValue)) }
+        return .object(["object": .string("list"), "data": .array(data)])
+    }
+
+    private func model(_ name: String, kind: String) -> JSONValue {
+        .object([
+            "id": .string(name), "object": .string("model"), "created": .integer(started),
+            "owned_by": .string("qwen3-embed"), "kind": .string(kind),
+        ])
     }
 
     /// Texts are truncated to the maximum input length by default here (OpenAI clients have no
@@ -39,11 +69,11 @@ struct OpenAIRoutes: Sendable {
         switch try EmbeddingInput(input) {
         case .texts(let texts):
             try service.checkBatchSize(texts.count, param: "input")
-            sequences = try service.tokenize(texts: texts, instruction: instruction, truncate: true)
+            sequences = try await service.tokenize(texts: texts, instruction: instruction, truncate: true)
         case .tokens(let ids):
             try service.checkBatchSize(ids.count, param: "input")
-            try service.validate(tokenIDs: ids, param: "input")
-            sequences = ids
+            guard service.configuration.acceptTokenIDs else { throw APIError.unprocessable(Self.tokenIDRefusal, param: "input") }
+            sequences = try service.validate(tokenIDs: ids, param: "input")
         }
         let vectors = try await service.embed(sequences, dimensions: dimensions, normalize: true)
         let tokens = sequences.reduce(0) { $0 + $1.count }
@@ -68,42 +98,33 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    /// Cohere/Jina-style reranking.
+    /// Cohere v1 / Jina reranking: `results` of `{index, relevance_score, document?}`, best first, with
+    /// Cohere's `id` and `meta` and Jina's `model` and `usage`.
     func rerank(_ body: JSONValue) async throws -> Response {
         let request = try RequestObject(body)
         _ = try service.requireReranker()
         guard let query = try request.string("query") else { throw APIError.badRequest("'query' is required", param: "query") }
-        guard case .array(let items)? = request["documents"] else {
+        guard case .array? = request["documents"] else {
             throw APIError.badRequest("'documents' must be an array", param: "documents")
         }
-        let documents: [String] = try items.map { item in
-            switch item {
-            case .string(let text): return text
-            case .object(let fields):
-                if case .string(let text)? = fields["text"] { return text }
-                fallthrough
-            default: throw APIError.badRequest("each document must be a string or {\"text\": string}", param: "documents")
-            }
-        }
-        try service.checkBatchSize(documents.count, param: "documents")
+        let documents = try textList(request, key: "documents", objects: true)
         let topN = try request.int("top_n")
-        if let topN, topN < 1 { throw APIError.unprocessable("top_n must be at least 1", param: "top_n") }
         let returnDocuments = try request.bool("return_documents") ?? false
         let model = try request.string("model") ?? service.configuration.rerankerName
-        let sequences = try service.rerankSequences(
-            query: query, documents: documents, instruction: try request.string("instruction"), truncate: true)
-        let scores = try await service.score(sequences)
-        let ranked = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
-            .prefix(topN ?? documents.count)
-        let results: [JSONValue] = ranked.map { index in
-            var result: [String: JSONValue] = ["index": .number(Double(index)), "relevance_score": .number(Double(scores[index]))]
+        let ranking = try await service.rank(
+            query: query, documents: documents, instruction: try request.string("instruction"), truncate: true, topN: topN)
+        let results: [JSONValue] = ranking.order.map { index in
+            var result: [String: JSONValue] = ["index": .integer(index), "relevance_score": .number(Double(ranking.scores[index]))]
             if returnDocuments { result["document"] = .object(["text": .string(documents[index])]) }
             return .object(result)
         }
-        let tokens = sequences.reduce(0) { $0 + $1.count }
         return jsonResponse(.object([
-            "model": .string(model), "results": .array(results),
-            "usage": .object(["prompt_tokens": .number(Double(tokens)), "total_tokens": .number(Double(tokens))]),
+            "id": .string(responseID()), "model": .string(model), "results": .array(results),
+            "meta": .object([
+                "api_version": .object(["version": .string("1")]),
+                "billed_units": .object(["search_units": .integer(1)]),
+            ]),
+            "usage": .object(["prompt_tokens": .integer(ranking.tokens), "total_tokens": .integer(ranking.tokens)]),
         ]))
     }
 }

@@ -107,6 +107,40 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Sends `request` exactly as given (any HTTP version, any headers).
+    func sendRaw(_ request: Data) async throws {
+        try await run { connection in
+            try request.withUnsafeBytes { bytes in
+                var sent = 0
+                while sent < bytes.count {
+                    let count = posixSend(connection.descriptor, bytes.baseAddress! + sent, bytes.count - sent)
+                    guard count > 0 else { throw Failure(description: "send() failed: errno \(errno)") }
+                    sent += count
+                }
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection and returns everything received. A server that
+    /// never closes fails this after `limit` seconds without data (a failure, not a hang).
+    func readToEnd(limit seconds: Int = 60) async throws -> Data {
+        try await run { connection in
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(connection.descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { recv(connection.descriptor, $0.baseAddress, $0.count, 0) }
+                if count == 0 { break }
+                guard count > 0 else {
+                    throw Failure(description: "the server did not close the connection (recv \(count), errno \(errno))")
+                }
+                connection.buffered.append(contentsOf: chunk[..<count])
+            }
+            defer { connection.buffered = Data() }
+            return connection.buffered
+        }
+    }
+
     /// Sends a request and reads its response.
     func post(_ path: String, _ json: Any) async throws -> Response {
         try await send(path: path, json: json)
