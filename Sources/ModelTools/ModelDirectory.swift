@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Configuration checks and file copying for model directories.
 enum ModelDirectory {
@@ -18,8 +19,14 @@ enum ModelDirectory {
     /// The parsed `config.json` of a model directory.
     static func configuration(_ directory: String) throws(ModelToolsError) -> [String: Any] {
         let path = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw .unreadableConfiguration(path: path, reason: "missing or unreadable (a model directory needs its config.json)")
+        }
+        let data: Data
+        do {
+            data = try RegularFile.contents(atPath: path)  // a FIFO or device is refused, never waited on
+        } catch {
+            throw .unreadableConfiguration(path: path, reason: (error as? LocalizedError)?.errorDescription ?? "\(error)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw .unreadableConfiguration(path: path, reason: "not a JSON object")
@@ -63,7 +70,8 @@ enum ModelDirectory {
                     try copySupportFiles(from: from, to: to)
                 } else {
                     // Reading through the path follows any symlink; copyItem would copy the link itself.
-                    try Data(contentsOf: URL(fileURLWithPath: from), options: .alwaysMapped).write(to: URL(fileURLWithPath: to))
+                    // Only regular files are read: a FIFO would block the merge forever.
+                    try RegularFile.contents(atPath: from).write(to: URL(fileURLWithPath: to))
                 }
             } catch let error as ModelToolsError {
                 throw error

@@ -98,7 +98,8 @@ struct GGUFVocabulary {
                 throw ModelToolsError.invalidArgument("no tokenizer in \(directory): it needs tokenizer.json, or vocab.json and merges.txt")
             }
             vocabulary = try Self.idMap(vocab, path: vocabPath)
-            guard let data = FileManager.default.contents(atPath: mergesPath) else { throw Self.unreadable(mergesPath, "missing") }
+            guard FileManager.default.fileExists(atPath: mergesPath) else { throw Self.unreadable(mergesPath, "missing") }
+            let data = try RegularFile.contents(atPath: mergesPath)  // a FIFO is refused, not waited on
             merges = Self.merges(fromText: String(decoding: data, as: UTF8.self))
             let tokenizerClass = tokenizerConfig?["tokenizer_class"] as? String ?? "Qwen2Tokenizer"
             guard tokenizerClass.hasPrefix("Qwen2Tokenizer") else {
@@ -353,7 +354,7 @@ struct GGUFVocabulary {
 
     private static func optionalJSONObject(_ path: String) throws -> [String: Any]? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else { throw unreadable(path, "cannot read the file") }
+        let data = try RegularFile.contents(atPath: path)  // a FIFO is refused, not waited on
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw unreadable(path, "not a JSON object")
         }
