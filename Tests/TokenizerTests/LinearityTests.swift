@@ -60,8 +60,9 @@ import Testing
             // 8 for linear work, 8 × log(8n)/log(n) ≈ 9.9 for n log n; 64 for quadratic.
             #expect(ratio < 8 * 1.3, "\(pattern.name): \(smallSteps) steps for \(small.utf8.count) bytes, \(largeSteps) for \(large.utf8.count)")
             #expect(smallSteps > 0, "\(pattern.name): nothing counted")
-            // And the constant is small: a bounded number of steps per byte.
-            #expect(largeSteps < 64 * large.utf8.count, "\(pattern.name): \(largeSteps) steps for \(large.utf8.count) bytes")
+            // And the constant is small: a bounded number of steps per byte (at most ~55 at this size,
+            // for one 64 KB piece of spaces: heap moves, log2(n) per merge).
+            #expect(largeSteps < 128 * large.utf8.count, "\(pattern.name): \(largeSteps) steps for \(large.utf8.count) bytes")
         }
     }
 
