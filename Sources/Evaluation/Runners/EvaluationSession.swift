@@ -66,9 +66,7 @@ public enum EvaluationSession {
         note("loading \(configuration.modelPath)")
         let loadStart = Date()
         let embedder = try Embedder(modelPath: configuration.modelPath, maxLength: configuration.maxLength, precision: configuration.precision)
-        if let dimensions = configuration.dimensions, !(32...embedder.dimensions).contains(dimensions) {
-            throw EmbeddingError.invalidDimensions(requested: dimensions, maximum: embedder.dimensions)
-        }
+        try embedder.validate(dimensions: configuration.dimensions)  // never builds 32...hidden when hidden < 32
         let encoder = try EmbedderEncoder(embedder: embedder, modelPath: configuration.modelPath,
                                           dimensions: configuration.dimensions, precision: configuration.precisionName)
         let loadSeconds = Date().timeIntervalSince(loadStart)
