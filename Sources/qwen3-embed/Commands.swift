@@ -4,10 +4,34 @@ import Hub
 import Qwen3Embedding
 import Tokenizer
 
-/// Options every model command shares.
-struct ModelOptions: ParsableArguments {
-    @Option(help: "A Hugging Face model directory (config.json, *.safetensors, tokenizer files) or a Hub id (Qwen/Qwen3-Embedding-0.6B[@revision]).")
+/// The `--model` help every command shows: the three ways to name a model, with `example` as the Hub id.
+func modelHelp(example: String) -> ArgumentHelp {
+    ArgumentHelp("A model: a Hugging Face model directory (config.json, *.safetensors, tokenizer files), a .gguf file (or a directory holding one), or a Hub id (\(example)[@revision]).")
+}
+
+/// The Hub id a command's `--model` help shows: an embedding model or a reranker, whichever it needs.
+protocol ModelExample {
+    /// An official model of the kind the command needs.
+    static var hubID: String { get }
+}
+
+/// `embed` and `similarity` show an embedding model.
+enum EmbeddingModelExample: ModelExample {
+    static let hubID = "Qwen/Qwen3-Embedding-0.6B"
+}
+
+/// `rerank` shows a reranker.
+enum RerankerModelExample: ModelExample {
+    static let hubID = "Qwen/Qwen3-Reranker-0.6B"
+}
+
+/// Options every model command shares (`Example` picks the model its help shows).
+struct ModelArguments<Example: ModelExample>: ParsableArguments {
+    @Option(help: modelHelp(example: Example.hubID))
     var model: String
+
+    @Flag(help: "Use the model even if it is not the kind this command needs (a reranker or a chat model to embed, an embedding model to rerank).")
+    var allowAnyModel = false
 
     @Option(help: "Maximum tokens per input; longer inputs are truncated (the appended EOS is kept).")
     var maxLength: Int = 8192
@@ -28,7 +52,39 @@ struct ModelOptions: ParsableArguments {
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
         guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
+
+    /// Loads `--model` as an embedding model for `command`; a model of another kind is refused with a
+    /// one-line error that says what it is and what to do, unless `--allow-any-model`.
+    ///
+    /// - Parameter verb: what `--allow-any-model` would do, for the message ("embed with it anyway").
+    func loadEmbedder(for command: String, verb: String? = nil) async throws -> Embedder {
+        let directory = try await modelDirectory()
+        do {
+            let embedder = try Embedder(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel)
+            try requireUsableContext(embedder, requestedMaxLength: maxLength)  // context 1: identical vectors
+            return embedder
+        } catch EmbeddingError.wrongModelKind(_, let found, _) {
+            let alternative = found.kind == .reranker ? "use `rerank`, or " : ""
+            throw CommandLineError(
+                "\(model) is \(found); `\(command)` needs an embedding model (\(alternative)--allow-any-model to \(verb ?? command) with it anyway)")
+        }
+    }
+
+    /// Loads `--model` as a reranker for `command`; an embedding model is refused as `loadEmbedder` does.
+    func loadReranker(for command: String) async throws -> Reranker {
+        let directory = try await modelDirectory()
+        do {
+            return try Reranker(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel)
+        } catch EmbeddingError.wrongModelKind(_, let found, _) {
+            let alternative = found.kind == .embedding ? "use `embed` or `similarity`, or " : ""
+            throw CommandLineError(
+                "\(model) is \(found); `\(command)` needs \(ModelKind.reranker) (\(alternative)--allow-any-model to \(command) with it anyway)")
+        }
+    }
 }
+
+/// The options of commands that take an embedding model.
+typealias ModelOptions = ModelArguments<EmbeddingModelExample>
 
 /// Inputs given as positional texts or as a JSON Lines file, never both.
 func collectTexts(_ texts: [String], input: String?, key: String = "text") throws -> [String] {
@@ -53,7 +109,7 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(help: "Task instruction: formats every text as a query ('Instruct: …\\nQuery:…'). Omit for documents.")
     var instruction: String?
 
-    @Option(help: "Matryoshka size: keep the first N dimensions (32…hidden), then renormalise.")
+    @Option(help: "Matryoshka size: keep the first N dimensions (32…hidden; a model narrower than 32 has only its full size), then renormalise.")
     var dimensions: Int?
 
     @Flag(help: "Return the raw last-token state instead of an L2-normalised vector.")
@@ -69,8 +125,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let texts = try collectTexts(texts, input: input)
         let progress = Progress(label: "embedding", total: texts.count)
         progress.note("loading \(options.model)")
-        let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
-        try requireUsableContext(embedder, requestedMaxLength: options.maxLength)  // context 1: identical vectors
+        let embedder = try await options.loadEmbedder(for: "embed")
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: texts.count, by: cliChunkSize) {
@@ -93,7 +148,7 @@ struct RerankCommand: AsyncParsableCommand {
         commandName: "rerank",
         abstract: "Score documents against a query; prints {\"index\": i, \"score\": s} per document.")
 
-    @OptionGroup var options: ModelOptions
+    @OptionGroup var options: ModelArguments<RerankerModelExample>
 
     @Option(help: "Task instruction (default: the official web-search instruction).")
     var instruction: String?
@@ -124,7 +179,7 @@ struct RerankCommand: AsyncParsableCommand {
         }
         let progress = Progress(label: "reranking", total: pairs.count)
         progress.note("loading \(options.model)")
-        let reranker = try await Reranker(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
+        let reranker = try await options.loadReranker(for: "rerank")
         var writer = JSONLinesWriter()
         var done = 0
         for start in stride(from: 0, to: pairs.count, by: cliChunkSize) {
@@ -140,12 +195,12 @@ struct RerankCommand: AsyncParsableCommand {
     }
 }
 
-struct TokenizeCommand: ParsableCommand {
+struct TokenizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Token ids of texts; prints {\"index\": i, \"ids\": [...]} per text.")
 
-    @Option(help: "Path to a model directory (only the tokenizer files are read).")
+    @Option(help: "A model whose tokenizer to use: a Hugging Face model directory (only the tokenizer files are read), a .gguf file (or a directory holding one), or a Hub id (Qwen/Qwen3-Embedding-0.6B[@revision]).")
     var model: String
 
     @Flag(help: "Do not apply the post-processor (no appended <|endoftext|>).")
@@ -164,12 +219,13 @@ struct TokenizeCommand: ParsableCommand {
         if let maxLength, maxLength <= 0 { throw ValidationError("--max-length must be positive") }
     }
 
-    func run() throws {
+    func run() async throws {
         let texts = try collectTexts(texts, input: input)
-        let tokenizer = try Tokenizer.load(modelPath: model)
+        let path = try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
+        let tokenizer = try Tokenizer.load(modelPath: path)
         // With special tokens, exactly what `embed --max-length` feeds the model (same limits, same errors).
         let limit = try noSpecialTokens ? maxLength : maxLength.map {
-            try embeddingLengthLimit(requested: $0, context: modelContextLength(model), tokenizer: tokenizer)
+            try embeddingLengthLimit(requested: $0, context: modelContextLength(path), tokenizer: tokenizer)
         }
         var writer = JSONLinesWriter()
         for (index, text) in texts.enumerated() {
@@ -187,7 +243,8 @@ struct SimilarityCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(help: "Task instruction for the query (default: the official web-search instruction).")
+    // ArgumentParser prints "(default: …)" itself, with the instruction's text.
+    @Option(help: "Task instruction for the query.")
     var instruction: String = Prompts.defaultInstruction
 
     @Option(help: "Matryoshka size for both sides (32…hidden).")
@@ -201,8 +258,7 @@ struct SimilarityCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !documents.isEmpty else { throw CommandLineError("no documents given after --query") }
-        let embedder = try await Embedder(modelPath: options.modelDirectory(), maxLength: options.maxLength, precision: options.resolvedPrecision)
-        try requireUsableContext(embedder, requestedMaxLength: options.maxLength)  // context 1: identical vectors
+        let embedder = try await options.loadEmbedder(for: "similarity", verb: "compare texts")
         let queryVector = try await embedder.embed([query], instruction: instruction, dimensions: dimensions)[0]
         let documentVectors = try await embedder.embed(documents, dimensions: dimensions)
         let scored = documentVectors.enumerated().map { index, vector in
