@@ -37,17 +37,30 @@ final class ConcurrencyLimiter: Sendable {
 
 /// Puts every route that does work under one `ConcurrencyLimiter`: every `POST` (tokenize, decode,
 /// embed, rerank, similarity and any route added later; the `GET` routes only report state). Over the
-/// limit it answers 429 with `Retry-After: 1` in the route's API shape, before the body is read.
+/// limit it answers 429 with `Retry-After: 1` in the route's API shape.
+///
+/// The body is read (up to `payloadLimit`, 413 beyond) before a slot is taken: a slot stands for work,
+/// and a client uploading slowly (or stalling, until the body timeout) must not hold one, or a few
+/// hundred slow uploads would lock every other client out. The route's own `collectBody` then returns
+/// the collected body at once.
 struct ConcurrencyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let limiter: ConcurrencyLimiter
+    let payloadLimit: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post else { return try await next(request, context) }
+        let family = APIFamily(path: request.uri.path)
+        var request = request
+        do {
+            _ = try await request.collectBody(upTo: payloadLimit)
+        } catch {
+            return APIError(.contentTooLarge, "the request body is larger than the limit of \(payloadLimit) bytes").response(family)
+        }
         guard limiter.tryAcquire() else {
             var error = APIError(
                 .tooManyRequests, "the server is busy: \(limiter.limit) requests are already in progress; retry shortly")
             error.retryAfter = 1
-            return error.response(APIFamily(path: request.uri.path))
+            return error.response(family)
         }
         defer { limiter.release() }
         return try await next(request, context)
@@ -117,5 +130,29 @@ func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async th
     let statistics = RequestStatistics.current
     return try await CPUWorkPool.shared.run {
         try RequestStatistics.$current.withValue(statistics) { try work() }
+    }
+}
+
+// The routes' tokenization, on the CPU work pool. Each is the async twin of the synchronous method of
+// the same name (Swift picks the async one in async code, so a route's `try await service.tokenize(…)`
+// runs here, while the synchronous versions stay usable inside other synchronous work).
+extension InferenceService {
+    /// `tokenize(texts:instruction:truncate:keepEnd:maxLength:)`, off the cooperative pool.
+    func tokenize(texts: [String], instruction: String?, truncate: Bool, keepEnd: Bool = false, maxLength: Int? = nil) async throws -> [[Int]] {
+        try await offloaded {
+            try self.tokenize(texts: texts, instruction: instruction, truncate: truncate, keepEnd: keepEnd, maxLength: maxLength)
+        }
+    }
+
+    /// `rerankSequences(query:documents:instruction:truncate:)`, off the cooperative pool.
+    func rerankSequences(query: String, documents: [String], instruction: String?, truncate: Bool) async throws -> [[Int]] {
+        try await offloaded {
+            try self.rerankSequences(query: query, documents: documents, instruction: instruction, truncate: truncate)
+        }
+    }
+
+    /// `teiSequences(_:options:param:)`, off the cooperative pool.
+    func teiSequences(_ inputs: [TEIInput], options: TEIOptions, param: String) async throws -> [[Int]] {
+        try await offloaded { try self.teiSequences(inputs, options: options, param: param) }
     }
 }

@@ -42,7 +42,8 @@ public struct EmbeddingServer: Service {
             router.add(middleware: CORSMiddleware(allowedOrigins: configuration.corsAllowOrigins, methodsByPath: routes.methodsByPath))
         }
         if let key = configuration.apiKey { router.add(middleware: AuthenticationMiddleware(apiKey: key)) }
-        router.add(middleware: ConcurrencyLimitMiddleware(limiter: ConcurrencyLimiter(limit: configuration.maxConcurrentRequests)))
+        router.add(middleware: ConcurrencyLimitMiddleware(
+            limiter: ConcurrencyLimiter(limit: configuration.maxConcurrentRequests), payloadLimit: configuration.payloadLimit))
         router.add(middleware: RouteFallbackMiddleware(methodsByPath: routes.methodsByPath))
         routes.install(on: router)
         let host = configuration.host, port = configuration.port

@@ -21,9 +21,14 @@ struct BatchingTests {
                         return (index, floats((reply.object["data"] as? [[String: Any]])?.first?["embedding"]))
                     }
                 }
-                try await waitUntil("all 24 requests to be queued") {
-                    let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
-                    return metric(text, "queue_depth", embedding) == 24
+                do {
+                    try await waitUntil("all 24 requests to be queued", limit: .seconds(600)) {
+                        let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+                        return metric(text, "queue_depth", embedding) == 24
+                    }
+                } catch {
+                    gate.open()  // else the group would wait forever for its requests behind the gate
+                    throw error
                 }
                 gate.open()
                 return try await group.reduce(into: [Int: [Float]]()) { $0[$1.0] = $1.1 }
@@ -64,9 +69,14 @@ struct BatchingTests {
             let replies = try await withThrowingTaskGroup(of: TestServer.Reply.self) { tasks in
                 for _ in 0..<4 { tasks.addTask { try await server.post("/embed", ["inputs": texts]) } }
                 // Shutdown begins while all four are certainly accepted and waiting for the engine.
-                try await waitUntil("all four requests to be queued") {
-                    let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
-                    return metric(text, "queue_depth", embedding) == 4
+                do {
+                    try await waitUntil("all four requests to be queued", limit: .seconds(600)) {
+                        let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+                        return metric(text, "queue_depth", embedding) == 4
+                    }
+                } catch {
+                    gate.open()  // else the group would wait forever for its requests behind the gate
+                    throw error
                 }
                 await group.triggerGracefulShutdown()
                 gate.open()

@@ -15,7 +15,7 @@ struct ConcurrencyLimitTests {
             // Two requests take both slots and wait in the queue behind the gate.
             let first = Task { try await server.post("/embed", ["inputs": ["one"]]) }
             let second = Task { try await server.post("/v1/embeddings", ["input": "two"]) }
-            try await waitUntil("both requests to be queued") {
+            try await waitUntil("both requests to be queued", limit: .seconds(600)) {
                 let text = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
                 return metric(text, "queue_depth", embedding) == 2
             }
@@ -37,6 +37,21 @@ struct ConcurrencyLimitTests {
         }
     }
 
+    @Test("A slow upload does not hold a concurrency slot: the body is read before a slot is taken")
+    func slowUploadHoldsNoSlot() async throws {
+        try await TestServer.with(configure: { $0.maxConcurrentRequests = 1 }) { server, _ in
+            let upload = try RawSocket(port: server.port)
+            // In one write, so the stalled request's head has been read once /health is answered.
+            try await upload.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + stalledRequest(path: "/tokenize"))
+            #expect(try await upload.readResponse().status == 200)
+            // Time for the stalled request to reach the limit's middleware (were it to take the only
+            // slot while waiting for its body, the request below would get 429; a slow machine can
+            // only make this check more lenient, never fail it).
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await server.post("/tokenize", ["inputs": "hello"]).status == 200)
+        }
+    }
+
     @Test("CPU work runs outside Swift's cooperative pool: blocked jobs on every queue do not stall async tasks")
     func cpuWorkIsOffThePool() async throws {
         let width = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -54,7 +69,7 @@ struct ConcurrencyLimitTests {
                 }
             }
         }
-        try await waitUntil("every job to be running") { started.value == width }
+        try await waitUntil("every job to be running", limit: .seconds(600)) { started.value == width }
         #expect(await Task.detached { 42 }.value == 42)
         for _ in 0..<width { release.signal() }
         for (index, job) in jobs.enumerated() { #expect(try await job.value == index) }

@@ -32,10 +32,11 @@ final class RawSocket: @unchecked Sendable {
     private let queue = DispatchQueue(label: "raw-socket")
     private let patience: Duration
 
-    /// Connects to 127.0.0.1:`port`. Without `waitForConnection` the connection is only started
-    /// (non-blocking `connect`): a flood of such sockets need not wait for a server that has stopped
-    /// accepting and whose listen backlog is full.
-    init(port: Int, patience: Duration = .seconds(60), waitForConnection: Bool = true) throws {
+    /// Connects to 127.0.0.1:`port` and sends `initialBytes` at once (so they are in the server's
+    /// socket buffer before it can start a header timer). Without `waitForConnection` the connection
+    /// is only started (non-blocking `connect`): a flood of such sockets need not wait for a server
+    /// that has stopped accepting and whose listen backlog is full.
+    init(port: Int, sending initialBytes: String = "", patience: Duration = .seconds(60), waitForConnection: Bool = true) throws {
         #if canImport(Glibc)
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -65,6 +66,13 @@ final class RawSocket: @unchecked Sendable {
             closeDescriptor(descriptor)
             throw Failure(description: "connect() failed: errno \(code)")
         }
+        let bytes = Array(initialBytes.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { sendBytes(descriptor, $0.baseAddress! + sent, bytes.count - sent) }
+            guard count > 0 else { throw Failure(description: "send() failed: errno \(errno)") }
+            sent += count
+        }
     }
 
     deinit {
@@ -83,11 +91,7 @@ final class RawSocket: @unchecked Sendable {
             try bytes.withUnsafeBytes { buffer in
                 var sent = 0
                 while sent < buffer.count {
-                    #if canImport(Glibc)
-                    let count = Glibc.send(socket.descriptor, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
-                    #else
-                    let count = Darwin.send(socket.descriptor, buffer.baseAddress! + sent, buffer.count - sent, 0)
-                    #endif
+                    let count = sendBytes(socket.descriptor, buffer.baseAddress! + sent, buffer.count - sent)
                     guard count > 0 else { throw Failure(description: "send() failed after \(sent) bytes: errno \(errno)") }
                     sent += count
                 }
@@ -179,4 +183,13 @@ final class RawSocket: @unchecked Sendable {
 
 private func closeDescriptor(_ descriptor: Int32) {
     _ = close(descriptor)
+}
+
+/// `send(2)` without SIGPIPE: a server closing the connection must fail the call, not kill the tests.
+private func sendBytes(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.send(descriptor, bytes, count, Int32(MSG_NOSIGNAL))
+    #else
+    Darwin.send(descriptor, bytes, count, 0)
+    #endif
 }

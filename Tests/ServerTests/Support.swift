@@ -65,6 +65,8 @@ struct TestServer {
             embedder: embedder ? Fixtures.embedder : nil, embedderName: "tiny-embedding",
             reranker: reranker ? Fixtures.rerankerModel : nil, rerankerName: "tiny-reranker")
         configuration.port = 0
+        // No timeout that a slow machine could reach (a test that exercises one shortens it).
+        configuration.limits = .patient
         configure(&configuration)
         var logger = Logger(label: "server-tests")
         logger.logLevel = .warning
