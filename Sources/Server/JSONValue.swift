@@ -69,7 +69,9 @@ enum JSONValue: Sendable, Equatable {
         }
     }
 
-    private static func writeString(_ value: String, to output: inout String) {
+    /// Appends `value` as a JSON string literal (also used by routes that write large responses
+    /// directly, without building a `JSONValue` tree first).
+    static func writeString(_ value: String, to output: inout String) {
         output += "\""
         for scalar in value.unicodeScalars {
             switch scalar {

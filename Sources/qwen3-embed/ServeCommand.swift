@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-input-length"), help: "Tokens kept per input (default: the model's limit, at most 8192).") var maxInputLength: Int?
     @Option(name: .customLong("payload-limit"), help: "Largest request body, e.g. 2MB, 512KB, at most 1GB (default: $PAYLOAD_LIMIT, else 2MB).")
     var payloadLimit: String?
-    @Option(name: .customLong("max-concurrent-requests"), help: "Queued requests per model before answering 429 (default: $MAX_CONCURRENT_REQUESTS, else 512).")
+    @Option(name: .customLong("max-concurrent-requests"), help: "Requests in progress at once, over every working route and per model queue, before answering 429 with Retry-After (default: $MAX_CONCURRENT_REQUESTS, else 512).")
     var maxConcurrentRequests: Int?
     @Option(name: .customLong("default-instruction"), help: "Instruction for prompt_name \"query\" and Cohere's search_query.") var defaultInstruction: String?
     @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast), or auto (bf16 where the CPU has bf16 dot products).")
