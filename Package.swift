@@ -62,11 +62,17 @@ let package = Package(
         ),
         // Model tools: checkpoint merging (SLERP / linear) and safetensors writing.
         .target(name: "ModelTools", dependencies: ["ModelFormats"]),
+        // Fine-tuning: backward pass, LoRA / full training, the paper's losses, optimisers, PEFT adapters.
+        .target(
+            name: "Training",
+            dependencies: ["Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"],
+            swiftSettings: kernelSettings
+        ),
         // Command-line interface.
         .executableTarget(
             name: "qwen3-embed",
             dependencies: [
-                "Qwen3Embedding", "Server", "Evaluation", "Hub", "ModelTools",
+                "Qwen3Embedding", "Server", "Evaluation", "Hub", "ModelTools", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -86,6 +92,10 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "ModelToolsTests", dependencies: ["ModelTools", "ModelFormats", "Qwen3Embedding"]),
         .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding", "Kernels"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

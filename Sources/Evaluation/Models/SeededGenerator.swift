@@ -1,7 +1,9 @@
 /// A small deterministic random number generator (SplitMix64), so every sampled experiment
 /// (classification undersampling, clustering bootstraps, k-means) repeats exactly for a given seed.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The whole internal state: `SeededGenerator(seed: g.state)` continues exactly where `g` is
+    /// (training checkpoints save it so a resumed run draws the same numbers).
+    public private(set) var state: UInt64
 
     /// A generator whose sequence is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
