@@ -127,96 +127,141 @@ public final class Qwen3Model: Sendable {
     func forward(_ sequences: [[Int]], allTokens: Bool = false) -> [[Float]] {
         let c = configuration
         let hidden = c.hiddenSize
-        let queryWidth = c.attentionHeads * c.headDimension
-        let keyValueWidth = c.keyValueHeads * c.headDimension
-        let epsilon = Float(c.rmsNormEpsilon)
+        let batch = PackedBatch(sequences, rotary: rotary)
+        let count = batch.tokenCount
 
-        var segments: [SequenceSegment] = []
-        var positions: [Int] = []
-        var tokens: [Int] = []
-        for sequence in sequences {
-            segments.append(SequenceSegment(start: tokens.count, length: sequence.count))
-            positions.append(contentsOf: 0..<sequence.count)
-            tokens.append(contentsOf: sequence)
-        }
-        let count = tokens.count
-        let rope = rotary.table(length: sequences.map(\.count).max() ?? 0)
-
-        let fusedWidth = queryWidth + 2 * keyValueWidth
         let residual = Scratch(count * hidden)
         let normed = Scratch(count * hidden)
-        let queryKeyValue = Scratch(count * fusedWidth)
-        let attention = Scratch(count * queryWidth)
+        let queryKeyValue = Scratch(count * (c.attentionHeads + 2 * c.keyValueHeads) * c.headDimension)
+        let attention = Scratch(count * c.attentionHeads * c.headDimension)
         let projected = Scratch(count * hidden)
         let gateUp = Scratch(count * 2 * c.intermediateSize)
         let activated = Scratch(count * c.intermediateSize)
         defer { [residual, normed, queryKeyValue, attention, projected, gateUp, activated].forEach { $0.free() } }
+        // Inference shares one normed buffer between the two norms of a layer and keeps no copies.
+        let buffers = LayerBuffers(
+            inputNormed: normed.pointer, queryKeyValue: queryKeyValue.pointer, attention: attention.pointer,
+            projected: projected.pointer, postAttentionNormed: normed.pointer, gateUp: gateUp.pointer,
+            activated: activated.pointer)
 
-        // Token embedding: rows converted from the file dtype as they are gathered.
-        for (row, token) in tokens.enumerated() {
-            weights.tokenEmbedding.copyRow(token, into: residual.pointer + row * hidden)
-        }
-
+        embed(batch.tokens, into: residual.pointer)
         // Rows still carried through the layers: every token until the last layer's attention, then
         // only each sequence's last token (nothing else reaches the output).
         var rows = count
-        for (layerIndex, layer) in weights.layers.enumerated() {
-            // Attention block: one fused projection gives each token's row [q | k | v].
-            rmsNormRows(residual, layer.inputNorm, width: hidden, rows: count, epsilon: epsilon, into: normed)
-            linear(normed, count, layer.queryKeyValueProjection, into: queryKeyValue)
-            normalizeAndRotateHeads(queryKeyValue, rowStride: fusedWidth, offset: 0, heads: c.attentionHeads,
-                                    norm: layer.queryNorm, positions: positions, rope: rope, epsilon: epsilon)
-            normalizeAndRotateHeads(queryKeyValue, rowStride: fusedWidth, offset: queryWidth, heads: c.keyValueHeads,
-                                    norm: layer.keyNorm, positions: positions, rope: rope, epsilon: epsilon)
-            CausalAttention.compute(
-                query: queryKeyValue.pointer, key: queryKeyValue.pointer + queryWidth,
-                value: queryKeyValue.pointer + queryWidth + keyValueWidth, output: attention.pointer,
-                segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
-                headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
-                features: features, pool: pool)
-            if layerIndex == weights.layers.count - 1 && !allTokens {
-                // Move each sequence's last row to the front (row i ≤ its source row, so in order no
-                // source is overwritten before it is read); the kernels are row-independent, so the
-                // results are bitwise those of the full computation.
-                for (index, segment) in segments.enumerated() {
-                    let source = segment.start + segment.length - 1
-                    guard source != index else { continue }
-                    (attention.pointer + index * queryWidth).update(from: attention.pointer + source * queryWidth, count: queryWidth)
-                    (residual.pointer + index * hidden).update(from: residual.pointer + source * hidden, count: hidden)
-                }
-                rows = segments.count
-            }
-            linear(attention, rows, layer.outputProjection, into: projected)
-            addRows(projected, to: residual, width: hidden, rows: rows)
-
-            // MLP block: one fused projection gives each token's row [gate | up].
-            rmsNormRows(residual, layer.postAttentionNorm, width: hidden, rows: rows, epsilon: epsilon, into: normed)
-            linear(normed, rows, layer.gateUpProjection, into: gateUp)
-            swiGLU(gateUp, width: c.intermediateSize, rows: rows, into: activated)
-            linear(activated, rows, layer.downProjection, into: projected)
-            addRows(projected, to: residual, width: hidden, rows: rows)
+        for layerIndex in weights.layers.indices {
+            let lastRowsOnly = layerIndex == weights.layers.count - 1 && !allTokens
+            rows = forwardLayer(layerIndex, batch: batch, residual: residual.pointer, buffers: buffers,
+                                keepingLastRowsOnly: lastRowsOnly)
         }
 
         // Final norm, only where it is read: the last token of each sequence (now row i for sequence i),
         // or every row when all tokens are wanted.
         return (0..<rows).map { index in
             var output = [Float](repeating: 0, count: hidden)
-            let last = residual.pointer + index * hidden
-            weights.finalNorm.withUnsafeBufferPointer { norm in
-                output.withUnsafeMutableBufferPointer { output in
-                    VectorMath.rmsNorm(last, weight: norm.baseAddress!, count: hidden, epsilon: epsilon, into: output.baseAddress!)
-                }
+            output.withUnsafeMutableBufferPointer { output in
+                finalNorm(residual.pointer + index * hidden, into: output.baseAddress!)
             }
             return output
         }
     }
 
-    private func linear(_ input: Scratch, _ rows: Int, _ weight: any LinearLayer, into output: Scratch) {
-        weight.multiply(input.pointer, rows: rows, into: output.pointer, precision: precision, features: features, pool: pool)
+    /// `sequences` packed for `forwardLayer` (positions restart at 0 in every sequence).
+    @_spi(Training) public func packedBatch(_ sequences: [[Int]]) -> PackedBatch {
+        PackedBatch(sequences, rotary: rotary)
+    }
+
+    /// Writes the token-embedding rows of `tokens` (converted from the file dtype as they are gathered)
+    /// into `residual`, one row of `hiddenSize` per token.
+    @_spi(Training) public func embed(_ tokens: [Int], into residual: UnsafeMutablePointer<Float>) {
+        let hidden = configuration.hiddenSize
+        for (row, token) in tokens.enumerated() {
+            weights.tokenEmbedding.copyRow(token, into: residual + row * hidden)
+        }
+    }
+
+    /// The final RMSNorm of one residual row (`hiddenSize` values).
+    @_spi(Training) public func finalNorm(_ row: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        weights.finalNorm.withUnsafeBufferPointer { norm in
+            VectorMath.rmsNorm(row, weight: norm.baseAddress!, count: configuration.hiddenSize,
+                               epsilon: Float(configuration.rmsNormEpsilon), into: output)
+        }
+    }
+
+    /// One decoder layer, in place on `residual` (`batch.tokenCount × hidden`): the single definition of
+    /// the layer's forward math, run by inference (no recording) and by training (which records the
+    /// intermediates its backward pass reads, into separate buffers).
+    ///
+    /// With `keepingLastRowsOnly` (the last layer of a pooled forward pass), rows after attention are
+    /// reduced to each sequence's last token, moved to row `i` for sequence `i`; the kernels are
+    /// row-independent, so those rows are bitwise those of the full computation.
+    ///
+    /// - Parameters:
+    ///   - buffers: scratch rows sized for `batch.tokenCount`; `inputNormed` and `postAttentionNormed` may
+    ///     alias (inference), and must not when the caller reads them afterwards (training).
+    ///   - recording: where to copy the two values that are overwritten later in the layer: the q|k|v rows
+    ///     before the q/k norms and RoPE, and the residual after attention. `nil` on the inference path.
+    /// - Returns: the number of rows now in `residual`.
+    @_spi(Training) @discardableResult
+    public func forwardLayer(
+        _ layerIndex: Int, batch: PackedBatch, residual: UnsafeMutablePointer<Float>, buffers: LayerBuffers,
+        keepingLastRowsOnly: Bool = false, recording: LayerRecording? = nil
+    ) -> Int {
+        let c = configuration
+        let layer = weights.layers[layerIndex]
+        let hidden = c.hiddenSize
+        let queryWidth = c.attentionHeads * c.headDimension
+        let keyValueWidth = c.keyValueHeads * c.headDimension
+        let fusedWidth = queryWidth + 2 * keyValueWidth
+        let epsilon = Float(c.rmsNormEpsilon)
+        let count = batch.tokenCount
+        let segments = batch.segments
+
+        // Attention block: one fused projection gives each token's row [q | k | v].
+        rmsNormRows(residual, layer.inputNorm, width: hidden, rows: count, epsilon: epsilon, into: buffers.inputNormed)
+        linear(buffers.inputNormed, count, layer.queryKeyValueProjection, into: buffers.queryKeyValue)
+        recording?.projections.update(from: buffers.queryKeyValue, count: count * fusedWidth)
+        normalizeAndRotateHeads(buffers.queryKeyValue, rowStride: fusedWidth, offset: 0, heads: c.attentionHeads,
+                                norm: layer.queryNorm, batch: batch, epsilon: epsilon)
+        normalizeAndRotateHeads(buffers.queryKeyValue, rowStride: fusedWidth, offset: queryWidth, heads: c.keyValueHeads,
+                                norm: layer.keyNorm, batch: batch, epsilon: epsilon)
+        CausalAttention.compute(
+            query: buffers.queryKeyValue, key: buffers.queryKeyValue + queryWidth,
+            value: buffers.queryKeyValue + queryWidth + keyValueWidth, output: buffers.attention,
+            segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
+            headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
+            features: features, pool: pool)
+        var rows = count
+        if keepingLastRowsOnly {
+            // Move each sequence's last row to the front (row i ≤ its source row, so in order no
+            // source is overwritten before it is read).
+            for (index, segment) in segments.enumerated() {
+                let source = segment.start + segment.length - 1
+                guard source != index else { continue }
+                (buffers.attention + index * queryWidth).update(from: buffers.attention + source * queryWidth, count: queryWidth)
+                (residual + index * hidden).update(from: residual + source * hidden, count: hidden)
+            }
+            rows = segments.count
+        }
+        linear(buffers.attention, rows, layer.outputProjection, into: buffers.projected)
+        addRows(buffers.projected, to: residual, width: hidden, rows: rows)
+        recording?.attentionResidual.update(from: residual, count: rows * hidden)
+
+        // MLP block: one fused projection gives each token's row [gate | up].
+        rmsNormRows(residual, layer.postAttentionNorm, width: hidden, rows: rows, epsilon: epsilon, into: buffers.postAttentionNormed)
+        linear(buffers.postAttentionNormed, rows, layer.gateUpProjection, into: buffers.gateUp)
+        swiGLU(buffers.gateUp, width: c.intermediateSize, rows: rows, into: buffers.activated)
+        linear(buffers.activated, rows, layer.downProjection, into: buffers.projected)
+        addRows(buffers.projected, to: residual, width: hidden, rows: rows)
+        return rows
+    }
+
+    private func linear(_ input: UnsafeMutablePointer<Float>, _ rows: Int, _ weight: any LinearLayer, into output: UnsafeMutablePointer<Float>) {
+        weight.multiply(input, rows: rows, into: output, precision: precision, features: features, pool: pool)
     }
 
     /// `silu(gate) * up` for rows laid out `[gate | up]`, written contiguously.
-    private func swiGLU(_ gateUp: Scratch, width: Int, rows: Int, into output: Scratch) {
+    private func swiGLU(_ gateUp: UnsafeMutablePointer<Float>, width: Int, rows: Int, into output: UnsafeMutablePointer<Float>) {
+        let gateUp = Scratch(gateUp), output = Scratch(output)
         pool.run(tasks: rows) { row in
             let out = output.pointer + row * width
             out.update(from: gateUp.pointer + row * 2 * width, count: width)
@@ -224,7 +269,8 @@ public final class Qwen3Model: Sendable {
         }
     }
 
-    private func rmsNormRows(_ input: Scratch, _ weight: [Float], width: Int, rows: Int, epsilon: Float, into output: Scratch) {
+    private func rmsNormRows(_ input: UnsafeMutablePointer<Float>, _ weight: [Float], width: Int, rows: Int, epsilon: Float, into output: UnsafeMutablePointer<Float>) {
+        let input = Scratch(input), output = Scratch(output)
         weight.withUnsafeBufferPointer { weight in
             let weight = UncheckedPointer(weight.baseAddress!)
             forEachRowBlock(rows) { range in
@@ -236,7 +282,8 @@ public final class Qwen3Model: Sendable {
         }
     }
 
-    private func addRows(_ source: Scratch, to target: Scratch, width: Int, rows: Int) {
+    private func addRows(_ source: UnsafeMutablePointer<Float>, to target: UnsafeMutablePointer<Float>, width: Int, rows: Int) {
+        let source = Scratch(source), target = Scratch(target)
         forEachRowBlock(rows) { range in
             VectorMath.add(source.pointer + range.lowerBound * width, to: target.pointer + range.lowerBound * width,
                            count: range.count * width)
@@ -253,9 +300,12 @@ public final class Qwen3Model: Sendable {
 
     /// Qwen3's per-head q/k RMSNorm (over `headDim`) followed by RoPE at each token's position in its sequence.
     private func normalizeAndRotateHeads(
-        _ data: Scratch, rowStride: Int, offset: Int, heads: Int, norm: [Float], positions: [Int],
-        rope: RotaryTable, epsilon: Float
+        _ data: UnsafeMutablePointer<Float>, rowStride: Int, offset: Int, heads: Int, norm: [Float],
+        batch: PackedBatch, epsilon: Float
     ) {
+        let data = Scratch(data)
+        let rope = batch.rope
+        let positions = batch.positions
         let headDimension = configuration.headDimension
         norm.withUnsafeBufferPointer { norm in
             let norm = UncheckedPointer(norm.baseAddress!)
@@ -290,5 +340,86 @@ private struct Scratch: @unchecked Sendable {
     init(_ count: Int) {
         pointer = .allocate(capacity: max(count, 1))
     }
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
     func free() { pointer.deallocate() }
+}
+
+/// A batch of sequences packed back to back without padding: the layout every forward pass runs on.
+@_spi(Training) public struct PackedBatch: Sendable {
+    /// Every token of every sequence, in order.
+    public let tokens: [Int]
+    /// Each token's position within its own sequence (RoPE restarts at 0 for every sequence).
+    public let positions: [Int]
+    /// The rows of each sequence.
+    public let segments: [SequenceSegment]
+    /// Rotary angles for positions up to the longest sequence.
+    public let rope: RotaryTable
+
+    /// Packs `sequences` (each non-empty) with the model's rotary embedding.
+    public init(_ sequences: [[Int]], rotary: RotaryEmbedding) {
+        var segments: [SequenceSegment] = []
+        var positions: [Int] = []
+        var tokens: [Int] = []
+        for sequence in sequences {
+            segments.append(SequenceSegment(start: tokens.count, length: sequence.count))
+            positions.append(contentsOf: 0..<sequence.count)
+            tokens.append(contentsOf: sequence)
+        }
+        self.tokens = tokens
+        self.positions = positions
+        self.segments = segments
+        rope = rotary.table(length: sequences.map(\.count).max() ?? 0)
+    }
+
+    /// Number of packed rows.
+    public var tokenCount: Int { tokens.count }
+}
+
+/// The scratch rows one layer's forward pass writes (each sized for the batch's token count), owned by
+/// the caller so inference can reuse them across layers and training can keep them for backward.
+@_spi(Training) public struct LayerBuffers: @unchecked Sendable {
+    /// `tokens × hidden`: the input RMSNorm's output.
+    public let inputNormed: UnsafeMutablePointer<Float>
+    /// `tokens × (heads + 2·kvHeads)·headDim`: q | k | v, normalised and rotated after the layer runs.
+    public let queryKeyValue: UnsafeMutablePointer<Float>
+    /// `tokens × heads·headDim`: the attention output.
+    public let attention: UnsafeMutablePointer<Float>
+    /// `tokens × hidden`: scratch for the o_proj and down_proj outputs.
+    public let projected: UnsafeMutablePointer<Float>
+    /// `tokens × hidden`: the post-attention RMSNorm's output (may alias `inputNormed` when not kept).
+    public let postAttentionNormed: UnsafeMutablePointer<Float>
+    /// `tokens × 2·intermediate`: gate | up.
+    public let gateUp: UnsafeMutablePointer<Float>
+    /// `tokens × intermediate`: silu(gate) · up.
+    public let activated: UnsafeMutablePointer<Float>
+
+    /// Buffers from caller-owned memory.
+    public init(
+        inputNormed: UnsafeMutablePointer<Float>, queryKeyValue: UnsafeMutablePointer<Float>,
+        attention: UnsafeMutablePointer<Float>, projected: UnsafeMutablePointer<Float>,
+        postAttentionNormed: UnsafeMutablePointer<Float>, gateUp: UnsafeMutablePointer<Float>,
+        activated: UnsafeMutablePointer<Float>
+    ) {
+        self.inputNormed = inputNormed
+        self.queryKeyValue = queryKeyValue
+        self.attention = attention
+        self.projected = projected
+        self.postAttentionNormed = postAttentionNormed
+        self.gateUp = gateUp
+        self.activated = activated
+    }
+}
+
+/// Copies a training forward pass keeps of values the layer later overwrites in place.
+@_spi(Training) public struct LayerRecording: @unchecked Sendable {
+    /// `tokens × (heads + 2·kvHeads)·headDim`: q | k | v straight from the projection (before q/k norm and RoPE).
+    public let projections: UnsafeMutablePointer<Float>
+    /// `tokens × hidden`: the residual stream after the attention block (the post-attention norm's input).
+    public let attentionResidual: UnsafeMutablePointer<Float>
+
+    /// A recording into caller-owned memory.
+    public init(projections: UnsafeMutablePointer<Float>, attentionResidual: UnsafeMutablePointer<Float>) {
+        self.projections = projections
+        self.attentionResidual = attentionResidual
+    }
 }
