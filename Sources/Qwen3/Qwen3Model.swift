@@ -44,12 +44,14 @@ public final class Qwen3Model: Sendable {
     /// - Parameters:
     ///   - precision: `.float32` (exact, the default) or `.bfloat16` (fast); see `Precision.automatic`.
     ///   - features: CPU features the kernels may use; `CPUFeatures()` forces the portable Swift kernels.
+    ///   - adapter: a PEFT LoRA adapter merged into the weights as they load (see `LoRAAdapter`).
     public convenience init(
-        directory: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared
+        directory: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared,
+        adapter: LoRAAdapter? = nil
     ) throws {
         let configuration = try Qwen3Configuration.load(directory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
-        let weights = try Qwen3Weights(checkpoint: checkpoint, configuration: configuration, precision: precision)
+        let weights = try Qwen3Weights(checkpoint: checkpoint, configuration: configuration, precision: precision, adapter: adapter)
         self.init(configuration: configuration, weights: weights, precision: precision, features: features, pool: pool)
     }
 

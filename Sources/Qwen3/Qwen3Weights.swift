@@ -26,6 +26,29 @@ func pack(_ tensors: [Tensor], precision: Precision) -> PackedMatrix {
     return packed
 }
 
+/// Packs checkpoint tensors as `pack(_:precision:)` does, with a LoRA adapter's update merged into the
+/// tensors it adapts: W' = W + scale · B · A, formed in fp32 from the exact fp32 value of every stored
+/// element, then kept in fp32 (exact mode) or rounded to bf16 (fast mode). A bf16 checkpoint tensor that
+/// would otherwise be packed as its raw bytes takes this path too, since its merged values are no longer
+/// bf16 numbers. With no adapted tensor among `tensors` this is exactly `pack(_:precision:)`.
+func pack(_ tensors: [Tensor], precision: Precision, adapter: LoRAAdapter?) -> PackedMatrix {
+    let factors = tensors.map { adapter?.factors(forWeight: $0.name) }
+    guard factors.contains(where: { $0 != nil }) else { return pack(tensors, precision: precision) }
+    let columns = tensors[0].shape.count > 1 ? tensors[0].shape[1] : 1
+    var owners: [(tensor: Tensor, row: Int, factors: LoRAAdapter.Factors?)] = []
+    for (tensor, factors) in zip(tensors, factors) {
+        for row in 0..<tensor.shape[0] { owners.append((tensor, row, factors)) }
+    }
+    let format: PackedMatrix.Format = precision == .bfloat16 && columns % 2 == 0 ? .bfloat16Pairs : .float32
+    let packed = PackedMatrix(rows: owners.count, columns: columns, format: format) { row, destination in
+        let (tensor, tensorRow, factors) = owners[row]
+        tensor.copyElements(from: tensorRow * columns, count: columns, into: destination)
+        factors?.addDelta(row: tensorRow, to: destination)
+    }
+    tensors.forEach { releasePages(of: $0.data) }
+    return packed
+}
+
 /// Drops the resident pages that lie wholly inside `bytes` of a mapped file (they are re-read from the
 /// file if ever touched again, which the packed model never does).
 func releasePages(of bytes: UnsafeRawBufferPointer) {
@@ -116,7 +139,12 @@ public struct Qwen3Weights: Sendable {
 
     /// Binds and packs the weights of `checkpoint` for `configuration` at `precision`. Accepts names with and without the
     /// `model.` prefix (embedding checkpoints were saved from the bare model).
-    public init(checkpoint: SafetensorsCheckpoint, configuration c: Qwen3Configuration, precision: Precision) throws {
+    ///
+    /// - Parameter adapter: a LoRA adapter merged into the projections it adapts while they are packed
+    ///   (checked against `configuration` first); nil leaves every weight exactly as stored.
+    public init(checkpoint: SafetensorsCheckpoint, configuration c: Qwen3Configuration, precision: Precision,
+                adapter: LoRAAdapter? = nil) throws {
+        try adapter?.validate(against: c)
         let prefix = checkpoint.tensor(named: "model.embed_tokens.weight") != nil ? "model." : ""
         func require(_ name: String, _ shape: [Int]) throws -> Tensor {
             let fullName = prefix + name
@@ -140,16 +168,16 @@ public struct Qwen3Weights: Sendable {
                     try require(layer + "self_attn.q_proj.weight", [queryWidth, hidden]),
                     try require(layer + "self_attn.k_proj.weight", [keyValueWidth, hidden]),
                     try require(layer + "self_attn.v_proj.weight", [keyValueWidth, hidden]),
-                ], precision: precision),
-                outputProjection: pack([try require(layer + "self_attn.o_proj.weight", [hidden, queryWidth])], precision: precision),
+                ], precision: precision, adapter: adapter),
+                outputProjection: pack([try require(layer + "self_attn.o_proj.weight", [hidden, queryWidth])], precision: precision, adapter: adapter),
                 queryNorm: try require(layer + "self_attn.q_norm.weight", [c.headDimension]).floats(),
                 keyNorm: try require(layer + "self_attn.k_norm.weight", [c.headDimension]).floats(),
                 postAttentionNorm: try require(layer + "post_attention_layernorm.weight", [hidden]).floats(),
                 gateUpProjection: pack([
                     try require(layer + "mlp.gate_proj.weight", [c.intermediateSize, hidden]),
                     try require(layer + "mlp.up_proj.weight", [c.intermediateSize, hidden]),
-                ], precision: precision),
-                downProjection: pack([try require(layer + "mlp.down_proj.weight", [hidden, c.intermediateSize])], precision: precision)
+                ], precision: precision, adapter: adapter),
+                downProjection: pack([try require(layer + "mlp.down_proj.weight", [hidden, c.intermediateSize])], precision: precision, adapter: adapter)
             ))
         }
         self.layers = layers
