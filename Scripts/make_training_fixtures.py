@@ -60,38 +60,23 @@ MAX_LENGTH = 8192
 # --- Data of the gradient cases ------------------------------------------------------------------------
 
 EMBEDDING_INSTRUCTION = "Given a question, retrieve passages that answer it"
-# Example 2's positive is example 0's positive (the text rule must mask it), example 3 has no instruction
-# (the default applies). The hard negatives were picked from this pool by hand so that, with the random
-# adapter, the similarity rule masks terms whose text differs from the positive while every kind of term
-# also keeps some unmasked (asserted by `check_mask_coverage`).
-EMBEDDING_POOL = {
-    "queries": [
-        "What is the capital of France?",
-        "How do bees make honey?",
-        "Where is Paris?",
-        "Why is the sky blue?",
-    ],
-    "positives": [
-        "Paris is the capital of France.",
-        "Bees turn nectar into honey.",
-        "Paris is the capital of France.",
-        "Sunlight scatters off air molecules.",
-    ],
-    "negatives": [
-        "Berlin is in Germany.",
-        "Honey is sweet.",
-        "The sky is blue.",
-        "Rome has many old churches.",
-        "France borders Spain.",
-        "Bees live in hives.",
-        "Light travels fast.",
-        "A river flows to the sea.",
-        "Cats sleep a lot.",
-        "The moon orbits the Earth.",
-        "Paris, France.",
-        "capital",
-    ],
-}
+# The batch of the embedding cases: query, positive, 2 hard negatives. Example 2's positive is example 0's
+# positive (the text rule must mask it; the pairing is deliberately odd), example 3 has no instruction (the
+# default applies). Chosen by a seeded search over a pool of such texts so that, both for the base model
+# (embedding-full) and with the random adapter (embedding-lora): the similarity rule masks terms whose text
+# differs from the positive, the text rule masks terms the similarity rule keeps, every kind of term keeps
+# some terms, every example keeps at least 17 terms, and no similarity lies within 0.009 of its threshold
+# (asserted by `check_mask_coverage`).
+EMBEDDING_EXAMPLES = [
+    {"query": "How do bees make honey?", "positive": "Bees turn nectar into honey.",
+     "negatives": ["The sky is blue.", "Light travels fast."], "instruction": EMBEDDING_INSTRUCTION},
+    {"query": "Who wrote Hamlet?", "positive": "Shakespeare wrote Hamlet.",
+     "negatives": ["Honey is sweet.", "Cats sleep a lot."], "instruction": EMBEDDING_INSTRUCTION},
+    {"query": "Why is the sky blue?", "positive": "Bees turn nectar into honey.",
+     "negatives": ["France borders Spain.", "A river flows to the sea."], "instruction": EMBEDDING_INSTRUCTION},
+    {"query": "What is honey made of?", "positive": "Honey is made from nectar.",
+     "negatives": ["Rome has many old churches.", "Cats sleep a lot."]},
+]
 
 RERANKER_INSTRUCTION = "Given a question, retrieve passages that answer it"
 RERANKER_EXAMPLES = [
@@ -214,6 +199,7 @@ def make_adapter(base_loader, directory: Path, rank: int, alpha: int, seed: int,
     config_path = directory / "adapter_config.json"
     saved = json.loads(config_path.read_text())
     saved["base_model_name_or_path"] = base_name  # not this machine's absolute path
+    saved["target_modules"] = sorted(saved["target_modules"])  # peft writes a set: order varies per run
     config_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     readme = directory / "README.md"
     if readme.exists():
@@ -417,18 +403,7 @@ def finite_difference_check(reference: ReferenceQwen3, loss_of, gradients: dict[
 # --- Embedding cases -----------------------------------------------------------------------------------
 
 def embedding_examples() -> list[dict]:
-    """The batch: query, positive, 2 hard negatives; instruction on examples 0-2."""
-    negatives = EMBEDDING_POOL["negatives"]
-    chosen = [[negatives[0], negatives[4]], [negatives[1], negatives[5]], [negatives[10], negatives[11]],
-              [negatives[2], negatives[6]]]
-    rows = []
-    for i in range(4):
-        row = {"query": EMBEDDING_POOL["queries"][i], "positive": EMBEDDING_POOL["positives"][i],
-               "negatives": chosen[i]}
-        if i < 3:
-            row["instruction"] = EMBEDDING_INSTRUCTION
-        rows.append(row)
-    return rows
+    return [dict(e) for e in EMBEDDING_EXAMPLES]
 
 
 def embedding_batch(formatting: Formatting, examples: list[dict]):
@@ -467,8 +442,11 @@ def check_mask_coverage(record: list[dict]) -> None:
     assert any(r["masked_by_text"] and not r["masked_by_similarity"] for r in record), "no term masked by the text rule alone"
     for kind in ("hard_negative", "query_query", "document_document", "query_document"):
         assert "kept" in kinds.get(kind, set()), f"every {kind} term is masked: its gradient would be untested"
+    for i in {r["example"] for r in record}:
+        assert any(not (r["masked_by_similarity"] or r["masked_by_text"]) for r in record if r["example"] == i), \
+            f"every term of example {i} is masked: its loss would be constant"
     gap = min(abs(r["similarity"] - r["threshold"]) for r in record)
-    assert gap > 1e-3, f"a similarity is {gap} from its mask threshold"
+    assert gap > 5e-3, f"a similarity is {gap} from its mask threshold"
 
 
 def state_payload(query_ids, document_ids, document_texts, queries, documents, query_grads=None, document_grads=None):
@@ -541,7 +519,7 @@ def case_embedding_lora(formatting: Formatting, summary: dict) -> None:
         assert abs(independent - float(loss.detach())) < 1e-6, (variant, independent, float(loss.detach()))
         file = "gradients.safetensors" if variant == "default" else f"gradients-{variant}.safetensors"
         shapes = gradient_file(gradients, folder / file)
-        entry = {"name": variant, "loss": loss_settings(loss_fn), "loss_value": float(loss), "gradients": file,
+        entry = {"name": variant, "loss": loss_settings(loss_fn), "loss_value": float(loss.detach()), "gradients": file,
                  "masks": summarise_masks(record), "independent_loss": independent}
         if variant == "default":
             check_mask_coverage(record)
@@ -556,7 +534,7 @@ def case_embedding_lora(formatting: Formatting, summary: dict) -> None:
             default_payload = (queries, documents, record, shapes,
                                [q for q in queries.grad], [d.grad for d in documents])
         else:
-            assert abs(float(loss) - variants[0]["loss_value"]) > 1e-4, f"{variant} does not change the loss"
+            assert abs(float(loss.detach()) - variants[0]["loss_value"]) > 1e-4, f"{variant} does not change the loss"
         variants.append(entry)
 
     queries, documents, record, shapes, query_grads, document_grads = default_payload
@@ -621,7 +599,7 @@ def case_embedding_full(formatting: Formatting, summary: dict) -> None:
 
     with torch.no_grad():
         independent = float(reference_loss())
-        assert abs(independent - float(loss)) < 1e-6
+        assert abs(independent - float(loss.detach())) < 1e-6
         worst = finite_difference_check(
             reference, reference_loss, gradients,
             ["embed_tokens.weight", "layers.0.input_layernorm.weight", "layers.0.self_attn.q_norm.weight",
@@ -639,7 +617,7 @@ def case_embedding_full(formatting: Formatting, summary: dict) -> None:
         "max_length": MAX_LENGTH,
         "data": "data.jsonl",
         "loss": loss_settings(loss_fn),
-        "loss_value": float(loss),
+        "loss_value": float(loss.detach()),
         "gradients": "gradients.safetensors",
         "sparse_rows": {"embed_tokens.weight": "embed_tokens.weight.rows"},
         "gradient_shapes": shapes,
@@ -647,11 +625,11 @@ def case_embedding_full(formatting: Formatting, summary: dict) -> None:
                                   list(queries.grad), [d.grad for d in documents]),
         "mask_terms": record,
         "masks": summarise_masks(record),
-        "checks": {"independent_forward_loss_difference": abs(independent - float(loss)),
+        "checks": {"independent_forward_loss_difference": abs(independent - float(loss.detach())),
                    "finite_difference_worst_relative_error": worst},
     }
     write_json(folder / "case.json", case)
-    summary["embedding-full"] = {"loss": float(loss), "masks": summarise_masks(record)}
+    summary["embedding-full"] = {"loss": float(loss.detach()), "masks": summarise_masks(record)}
 
 
 # --- Reranker cases ------------------------------------------------------------------------------------
@@ -713,7 +691,7 @@ def case_reranker_lora(formatting: Formatting, summary: dict) -> None:
         reference.set_lora({k: v.detach().clone() for k, v in parameters.items()}, alpha / rank)
         with torch.no_grad():
             independent = float(reranker_reference_loss(reference, sequences, mode))
-            assert abs(independent - float(loss)) < 1e-6, (independent, float(loss))
+            assert abs(independent - float(loss.detach())) < 1e-6, (independent, float(loss.detach()))
             worst = finite_difference_check(
                 reference, lambda: reranker_reference_loss(reference, sequences, mode), gradients,
                 ["layers.0.self_attn.q_proj.lora_A.weight", "layers.2.self_attn.v_proj.lora_B.weight",
@@ -731,15 +709,15 @@ def case_reranker_lora(formatting: Formatting, summary: dict) -> None:
             "data": "data.jsonl",
             "loss": {"type": "reranker", "reranker_loss": mode},
             "yes_id": YES_ID, "no_id": NO_ID,
-            "loss_value": float(loss),
+            "loss_value": float(loss.detach()),
             "gradients": "gradients.safetensors",
             "gradient_shapes": shapes,
             "examples": reranker_case_payload(sequences, texts, states, logits, states.grad, logits.grad),
-            "checks": {"independent_forward_loss_difference": abs(independent - float(loss)),
+            "checks": {"independent_forward_loss_difference": abs(independent - float(loss.detach())),
                        "finite_difference_worst_relative_error": worst},
         }
         write_json(folder / "case.json", case)
-        summary[f"reranker-lora-{mode}"] = float(loss)
+        summary[f"reranker-lora-{mode}"] = float(loss.detach())
 
 
 def case_reranker_full(formatting: Formatting, summary: dict) -> None:
@@ -763,7 +741,7 @@ def case_reranker_full(formatting: Formatting, summary: dict) -> None:
     with torch.no_grad():
         loss_of = lambda: reranker_reference_loss(reference, sequences, "pointwise")  # noqa: E731
         independent = float(loss_of())
-        assert abs(independent - float(loss)) < 1e-6
+        assert abs(independent - float(loss.detach())) < 1e-6
         worst = finite_difference_check(
             reference, loss_of, gradients,
             ["embed_tokens.weight", "lm_head.weight", "norm.weight", "layers.0.self_attn.q_norm.weight",
@@ -781,16 +759,16 @@ def case_reranker_full(formatting: Formatting, summary: dict) -> None:
         "data": "data.jsonl",
         "loss": {"type": "reranker", "reranker_loss": "pointwise"},
         "yes_id": YES_ID, "no_id": NO_ID,
-        "loss_value": float(loss),
+        "loss_value": float(loss.detach()),
         "gradients": "gradients.safetensors",
         "sparse_rows": {"embed_tokens.weight": "embed_tokens.weight.rows", "lm_head.weight": "lm_head.weight.rows"},
         "gradient_shapes": shapes,
         "examples": reranker_case_payload(sequences, texts, states, logits, states.grad, logits.grad),
-        "checks": {"independent_forward_loss_difference": abs(independent - float(loss)),
+        "checks": {"independent_forward_loss_difference": abs(independent - float(loss.detach())),
                    "finite_difference_worst_relative_error": worst},
     }
     write_json(folder / "case.json", case)
-    summary["reranker-full-pointwise"] = float(loss)
+    summary["reranker-full-pointwise"] = float(loss.detach())
 
 
 # --- AdamW ----------------------------------------------------------------------------------------------
@@ -809,7 +787,9 @@ def case_adamw(formatting: Formatting, summary: dict) -> None:
     examples = embedding_examples()
     write_jsonl(folder / "data.jsonl", examples)
     query_ids, document_ids, document_texts = embedding_batch(formatting, examples)
-    lr, weight_decay, warmup, steps, max_norm = 1e-3, 0.01, 1, 3, 0.05
+    # max_norm 5 clips every step (norms ~20) without shrinking the gradients to the size of Adam's eps, where
+    # the update would hang on fp32 rounding: with it, 1e-5-relative gradient noise moves the weights < 4e-6.
+    lr, weight_decay, warmup, steps, max_norm = 1e-3, 0.01, 1, 3, 5.0
     rank, alpha = 4, 8
 
     def run(dtype):
@@ -832,7 +812,7 @@ def case_adamw(formatting: Formatting, summary: dict) -> None:
             current_lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
-            log.append({"step": step + 1, "loss": float(loss), "grad_norm": norm, "learning_rate": current_lr,
+            log.append({"step": step + 1, "loss": float(loss.detach()), "grad_norm": norm, "learning_rate": current_lr,
                         "clipped": norm > max_norm})
             weights.append({n: parameters[n].detach().clone() for n in names})
             gradients.append(raw)
