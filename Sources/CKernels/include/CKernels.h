@@ -141,6 +141,37 @@ void qk_gemm_q8_avxvnni_evex(const qk_q8_weights *weights, const qk_q8_activatio
 void qk_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
                          int8_t *values, float *scales, int32_t *corrections, float *sums);
 
+// ---- Backward-pass products: see gemm_backward.c and TransposedProducts.swift ----
+
+#define QK_PRODUCT_B_ROW_MAJOR 0   ///< B(p, j) = b[p · b_stride + j], fp32
+#define QK_PRODUCT_B_F32_PANELS 1  ///< B = a packed weight W (fp32 panels, b_stride = W's columns): B(p, j) = W[p][j]
+#define QK_PRODUCT_B_BF16_PANELS 2 ///< B = a packed weight W (bf16 pair panels, b_stride = W's columns), widened exactly
+
+/// One product C(i, j) (+)= Σ_p A(i, p) · B(p, j), p < k. Each element is one chain of fused
+/// multiply-adds over p ascending, from C(i, j) (accumulate) or +0: the result does not depend on the
+/// row and column ranges a call covers, and the AVX2 and AVX-512 kernels are bitwise equal.
+typedef struct {
+    const float *a;          ///< A(i, p) = a[i · a_row_stride + p · a_inner_stride]
+    int64_t a_row_stride;
+    int64_t a_inner_stride;
+    const void *b;           ///< laid out as b_layout says
+    int64_t b_stride;
+    float *c;                ///< C(i, j) = c[i · c_stride + j]; must not overlap a or b
+    int64_t c_stride;
+    int64_t k;               ///< inner dimension, > 0
+    int32_t b_layout;        ///< QK_PRODUCT_B_*
+    int32_t round_a_bf16;    ///< 1: A's values are rounded to bf16 (nearest even) before multiplying
+    int32_t accumulate;      ///< 1: add to C; 0: overwrite C
+} qk_product;
+
+/// Computes rows [row_begin, row_end) × columns [column_begin, column_end) of a product. AVX2 + FMA.
+void qk_product_avx2(const qk_product *product, int64_t row_begin, int64_t row_end,
+                     int64_t column_begin, int64_t column_end);
+
+/// The same on 512-bit registers (bitwise equal to qk_product_avx2). AVX-512F.
+void qk_product_avx512(const qk_product *product, int64_t row_begin, int64_t row_end,
+                       int64_t column_begin, int64_t column_end);
+
 #ifdef __cplusplus
 }
 #endif
