@@ -2,7 +2,7 @@ import Foundation
 import ModelFormats
 
 /// Configuration checks and file copying for model directories.
-enum ModelDirectory {
+public enum ModelDirectory {
     /// `config.json` keys that must agree for two checkpoints to be mergeable.
     static let architectureKeys = [
         "architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
@@ -51,7 +51,7 @@ enum ModelDirectory {
     /// Copies every non-weight file (configuration, tokenizer, sentence-transformers modules…) from
     /// `source` to `destination`, following symlinks so that copies out of the Hugging Face cache hold the
     /// bytes rather than links into its blobs.
-    static func copySupportFiles(from source: String, to destination: String) throws(ModelToolsError) {
+    public static func copySupportFiles(from source: String, to destination: String) throws(ModelToolsError) {
         let manager = FileManager.default
         let entries: [String]
         do {

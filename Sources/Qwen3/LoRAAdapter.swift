@@ -286,6 +286,13 @@ public struct LoRAAdapter: Sendable {
         }
     }
 
+    /// The error for an adapter given with a GGUF model: adapters are merged into safetensors weights only.
+    public static func ggufRefusal(adapter: String, model: String) -> LoRAAdapterError {
+        LoRAAdapterError(
+            path: adapter,
+            reason: "cannot be applied to the GGUF model \(model); use the safetensors model directory, or merge it first (qwen3-embed merge-adapter) and convert the merged model")
+    }
+
     // MARK: - Reading
 
     private static func readConfiguration(_ path: String) throws -> [String: Any] {

@@ -14,13 +14,18 @@ extension Qwen3Model {
     }
 
     /// A model from a Hugging Face directory or a GGUF file, whichever `path` is.
+    ///
+    /// - Parameter adapter: a LoRA adapter merged at load; only a safetensors directory can take one (a
+    ///   GGUF's weights may be quantized, so the merge would not be what the adapter was trained for).
     public convenience init(
-        path: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared
+        path: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared,
+        adapter: LoRAAdapter? = nil
     ) throws {
         switch try ModelLocation(path: path) {
         case .directory(let directory):
-            try self.init(directory: directory, precision: precision, features: features, pool: pool)
+            try self.init(directory: directory, precision: precision, features: features, pool: pool, adapter: adapter)
         case .gguf(let file):
+            if let adapter { throw LoRAAdapter.ggufRefusal(adapter: adapter.directory, model: file) }
             try self.init(gguf: try GGUFFile(path: file), precision: precision, features: features, pool: pool)
         }
     }

@@ -54,11 +54,14 @@ public final class Embedder: Sendable {
     ///   - allowAnyModel: load a model that is not identified as an embedding model (a reranker, a chat
     ///     model) and embed with its last-token states anyway; by default that is refused with
     ///     `EmbeddingError.wrongModelKind`, which says what the model is.
+    ///   - adapter: a PEFT LoRA adapter directory (`adapter_config.json`, `adapter_model.safetensors`)
+    ///     merged into the weights at load, so a fine-tuned adapter is served without a merged copy on
+    ///     disk; refused for a GGUF model.
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
-        allowAnyModel: Bool = false
+        allowAnyModel: Bool = false, adapter: String? = nil
     ) throws {
-        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .embedding)
+        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .embedding, adapter: adapter)
         try checkKind(classification, of: modelPath, for: .embedding, allowAnyModel: allowAnyModel)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
                       classification: classification)

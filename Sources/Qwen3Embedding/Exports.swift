@@ -4,3 +4,5 @@
 @_exported import struct Kernels.CPUFeatures
 @_exported import class Qwen3.Qwen3Model
 @_exported import struct Qwen3.Qwen3Configuration
+@_exported import struct Qwen3.LoRAAdapter
+@_exported import struct Qwen3.LoRAAdapterError

@@ -16,8 +16,13 @@ enum ModelRole {
 /// just one; see `ModelLocation`), shared by `Embedder` and `Reranker`, and decides what kind of model it
 /// is (see `ModelClassification`) after the weights loaded, so a broken model reports its own error
 /// first. A missing path is reported as a missing model directory, as before GGUF support.
-func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> (Qwen3Model, Tokenizer, ModelClassification) {
+///
+/// `adapter` names a PEFT LoRA adapter directory merged into the weights at load (directories only: a
+/// GGUF model with an adapter is refused).
+func loadModel(_ path: String, precision: Precision, role: ModelRole, adapter: String? = nil) throws -> (Qwen3Model, Tokenizer, ModelClassification) {
+    let loraAdapter = try adapter.map { try LoRAAdapter(directory: $0) }
     if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
+        if let adapter { throw LoRAAdapter.ggufRefusal(adapter: adapter, model: path) }
         let file = try GGUFFile(path: path)
         let model = try Qwen3Model(gguf: file, precision: precision)
         // llama.cpp #14252: some Qwen3-Embedding GGUFs say add_eos_token false, yet the model was trained
@@ -25,7 +30,7 @@ func loadModel(_ path: String, precision: Precision, role: ModelRole) throws -> 
         let tokenizer = try Tokenizer(gguf: file, forceEOS: role == .embedding)
         return (model, tokenizer, ModelClassification(gguf: file))
     }
-    let model = try Qwen3Model(directory: path, precision: precision)
+    let model = try Qwen3Model(directory: path, precision: precision, adapter: loraAdapter)
     let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
     return (model, tokenizer, try ModelClassification(modelPath: path))
 }

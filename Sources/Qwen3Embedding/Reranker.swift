@@ -37,14 +37,16 @@ public final class Reranker: Sendable {
     /// Loads a Hugging Face model directory or a `.gguf` file (including llama.cpp's reranker
     /// conversions with a `cls.output` head); `precision` as for `Embedder`.
     ///
-    /// - Parameter allowAnyModel: load a model identified as an embedding model and score with it
-    ///   anyway; by default that is refused with `EmbeddingError.wrongModelKind`. (An unnamed causal
-    ///   language model is accepted either way: a Qwen3-Reranker is one, see `ModelKind.languageModel`.)
+    /// - Parameters:
+    ///   - allowAnyModel: load a model identified as an embedding model and score with it
+    ///     anyway; by default that is refused with `EmbeddingError.wrongModelKind`. (An unnamed causal
+    ///     language model is accepted either way: a Qwen3-Reranker is one, see `ModelKind.languageModel`.)
+    ///   - adapter: a PEFT LoRA adapter directory merged into the weights at load (see `Embedder`).
     public convenience init(
         modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
-        allowAnyModel: Bool = false
+        allowAnyModel: Bool = false, adapter: String? = nil
     ) throws {
-        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .reranker)
+        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .reranker, adapter: adapter)
         try checkKind(classification, of: modelPath, for: .reranker, allowAnyModel: allowAnyModel)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
                       classification: classification)

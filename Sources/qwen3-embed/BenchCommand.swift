@@ -16,6 +16,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Path to a model directory.")
     var model: String
 
+    @Option(help: adapterHelp)
+    var adapter: String?
+
     @Option(help: "Sequences per forward pass.")
     var batch: Int = 8
 
@@ -61,7 +64,8 @@ struct BenchCommand: AsyncParsableCommand {
         let progress = Progress(label: "bench", total: iterations + 1)
         progress.note("loading \(model)")
         let loadStart = DispatchTime.now()
-        let qwen = try Qwen3Model(path: model, precision: precision, pool: pool)
+        let qwen = try Qwen3Model(path: model, precision: precision, pool: pool,
+                                  adapter: try adapter.map { try LoRAAdapter(directory: $0) })
         let loadSeconds = seconds(since: loadStart)
         // Checked before building the inputs: the model refuses longer sequences anyway, but only
         // after the whole batch has been allocated.

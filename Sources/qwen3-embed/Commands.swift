@@ -9,6 +9,11 @@ func modelHelp(example: String) -> ArgumentHelp {
     ArgumentHelp("A model: a Hugging Face model directory (config.json, *.safetensors, tokenizer files), a .gguf file (or a directory holding one), or a Hub id (\(example)[@revision]).")
 }
 
+/// The `--adapter` help of every command that loads a model.
+let adapterHelp = ArgumentHelp(
+    "A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into the model's weights at load.",
+    valueName: "dir")
+
 /// The Hub id a command's `--model` help shows: an embedding model or a reranker, whichever it needs.
 protocol ModelExample {
     /// An official model of the kind the command needs.
@@ -39,6 +44,9 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast: bf16 inputs, fp32 accumulation), or auto (bf16 where the CPU has bf16 dot products).")
     var precision: String = "fp32"
 
+    @Option(help: adapterHelp)
+    var adapter: String?
+
     /// The model directory: `--model` itself when it is a local path, else the snapshot of a Hub id
     /// (`Org/Name[@revision]`) in the shared Hugging Face cache, downloaded if needed.
     func modelDirectory() async throws -> String {
@@ -60,7 +68,8 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     func loadEmbedder(for command: String, verb: String? = nil) async throws -> Embedder {
         let directory = try await modelDirectory()
         do {
-            let embedder = try Embedder(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel)
+            let embedder = try Embedder(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
+                                        adapter: adapter)
             try requireUsableContext(embedder, requestedMaxLength: maxLength)  // context 1: identical vectors
             return embedder
         } catch EmbeddingError.wrongModelKind(_, let found, _) {
@@ -74,7 +83,8 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     func loadReranker(for command: String) async throws -> Reranker {
         let directory = try await modelDirectory()
         do {
-            return try Reranker(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel)
+            return try Reranker(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
+                                adapter: adapter)
         } catch EmbeddingError.wrongModelKind(_, let found, _) {
             let alternative = found.kind == .embedding ? "use `embed` or `similarity`, or " : ""
             throw CommandLineError(

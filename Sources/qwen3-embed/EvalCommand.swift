@@ -24,6 +24,12 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Reranker model directory: scores reranking candidates and rescores retrieval's top 100.")
     var reranker: String?
 
+    @Option(help: "A PEFT LoRA adapter directory merged into the embedding model (--model) at load; cached embeddings are kept apart per adapter.")
+    var adapter: String?
+
+    @Option(help: "A PEFT LoRA adapter directory merged into the reranker (--reranker) at load.")
+    var rerankerAdapter: String?
+
     @Option(parsing: .upToNextOption, help: "Task files (JSON), see tasks/.")
     var tasks: [String] = []
 
@@ -62,6 +68,7 @@ struct EvalCommand: AsyncParsableCommand {
             guard model != nil else { throw ValidationError("--model is required (or use --compare DIR...)") }
             guard !tasks.isEmpty else { throw ValidationError("--tasks needs at least one task file") }
             guard output != nil else { throw ValidationError("--output is required") }
+            if rerankerAdapter != nil && reranker == nil { throw ValidationError("--reranker-adapter applies to --reranker, and no reranker is given") }
         } else if model != nil || !tasks.isEmpty {
             throw ValidationError("--compare reads earlier runs; it does not take --model or --tasks")
         }
@@ -79,7 +86,7 @@ struct EvalCommand: AsyncParsableCommand {
             modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit, corpusLimit: corpusLimit,
             cacheDirectory: noCache ? nil : URL(fileURLWithPath: cache ?? outputURL.appendingPathComponent("cache").path),
             dimensions: dimensions, maxLength: maxLength, precision: Precision(argument: precision) ?? .float32,
-            precisionName: precision)
+            precisionName: precision, adapterPath: adapter, rerankerAdapterPath: rerankerAdapter)
         let status = Progress(label: "eval", total: 0)
         let report = try await EvaluationSession.run(
             configuration,

@@ -14,7 +14,7 @@ struct Qwen3Embed: AsyncParsableCommand {
         version: "0.1.0",  // the same version the server reports on /info
         subcommands: [
             EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self,
-            BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self, QuantizeCommand.self,
+            BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self, MergeAdapterCommand.self, QuantizeCommand.self,
             KernelBenchCommand.self,
         ]
     )

@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Embedding model: a directory or a .gguf file (default: $MODEL_ID).") var model: String?
     @Option(help: "Reranker model: a directory or a .gguf file (default: $RERANKER_MODEL_ID).") var reranker: String?
+    @Option(help: "A PEFT LoRA adapter directory merged into the embedding model (--model) at load.") var adapter: String?
+    @Option(name: .customLong("reranker-adapter"), help: "A PEFT LoRA adapter directory merged into the reranker (--reranker) at load.")
+    var rerankerAdapter: String?
     @Option(name: [.customLong("host"), .customLong("hostname")], help: "Interface to bind (default: $HOSTNAME, else 127.0.0.1).")
     var host: String?
     @Option(help: "Port to bind, 0...65535; 0 picks a free one and prints it (default: $PORT, else 8080).") var port: Int?
@@ -115,6 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
         if settings.model == nil && settings.reranker == nil {
             throw ValidationError("give --model, --reranker or both (or MODEL_ID / RERANKER_MODEL_ID)")
         }
+        if adapter != nil && settings.model == nil { throw ValidationError("--adapter applies to --model, and no embedding model is given") }
+        if rerankerAdapter != nil && settings.reranker == nil { throw ValidationError("--reranker-adapter applies to --reranker, and no reranker is given") }
         if settings.host.isEmpty { throw ValidationError("--host is empty") }
         if settings.maxBatchTokens < 1 || settings.maxClientBatchSize < 1 || settings.maxConcurrentRequests < 1 {
             throw ValidationError("batch, client batch and concurrency limits must be at least 1")
@@ -169,11 +174,11 @@ struct ServeCommand: AsyncParsableCommand {
         let length = maxInputLength ?? 8192
         let embedder = try settings.model.map {
             try Embedder(modelPath: $0, maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
-                         allowAnyModel: allowAnyModel)
+                         allowAnyModel: allowAnyModel, adapter: adapter)
         }
         let reranker = try settings.reranker.map {
             try Reranker(modelPath: $0, maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
-                         allowAnyModel: allowAnyModel)
+                         allowAnyModel: allowAnyModel, adapter: rerankerAdapter)
         }
         func name(_ path: String?) -> String { path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "" }
         var configuration = ServerConfiguration(

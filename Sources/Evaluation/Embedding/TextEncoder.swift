@@ -18,11 +18,14 @@ public struct EmbedderEncoder: TextEncoder {
     public let dimensions: Int?
     public let identifier: String
 
-    /// Wraps `embedder`; `modelPath` is fingerprinted for the cache key.
-    public init(embedder: Embedder, modelPath: String, dimensions: Int? = nil, precision: String = "fp32") throws {
+    /// Wraps `embedder`; `modelPath` (and `adapterPath`, the LoRA adapter merged into it, if any) is
+    /// fingerprinted for the cache key.
+    public init(embedder: Embedder, modelPath: String, dimensions: Int? = nil, precision: String = "fp32",
+                adapterPath: String? = nil) throws {
         self.embedder = embedder
         self.dimensions = dimensions
-        let fingerprint = try ModelFingerprint.compute(directory: modelPath)
+        var fingerprint = try ModelFingerprint.compute(directory: modelPath)
+        if let adapterPath { fingerprint += "-lora" + (try ModelFingerprint.compute(adapterDirectory: adapterPath)) }
         identifier = "\(fingerprint)-\(precision)-len\(embedder.maxLength)-dim\(dimensions ?? embedder.dimensions)"
     }
 
@@ -54,6 +57,20 @@ public enum ModelFingerprint {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         for name in files.filter({ $0.hasSuffix(".safetensors") }).sorted() {
             try hashWeightFile(at: folder.appendingPathComponent(name).path, into: &hasher)
+        }
+        return hexPrefix(hasher)
+    }
+
+    /// SHA-256 over a PEFT adapter's `adapter_config.json` and the whole of `adapter_model.safetensors`
+    /// (adapters are small; every factor value changes the vectors, so all of it is hashed).
+    public static func compute(adapterDirectory directory: String) throws -> String {
+        var hasher = SHA256()
+        for name in ["adapter_config.json", "adapter_model.safetensors"] {
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError.unreadableFile(path: path) }
+            defer { try? handle.close() }
+            hasher.update(data: Data("\(name)\0".utf8))
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
         }
         return hexPrefix(hasher)
     }

@@ -19,13 +19,20 @@ public struct EvaluationConfiguration: Sendable {
     public var precision: Precision
     /// The precision as the user named it, for reports.
     public var precisionName: String
+    /// A PEFT LoRA adapter directory merged into the embedding model at load (its fingerprint joins the
+    /// cache key, so adapted and plain vectors never mix).
+    public var adapterPath: String?
+    /// A PEFT LoRA adapter directory merged into the reranker at load.
+    public var rerankerAdapterPath: String?
 
     public init(modelPath: String, rerankerPath: String? = nil, taskFiles: [String], dataRoot: String? = nil,
                 limit: Int? = nil, corpusLimit: Int? = nil, cacheDirectory: URL? = nil, dimensions: Int? = nil,
-                maxLength: Int = 8192, precision: Precision = .float32, precisionName: String = "fp32") {
+                maxLength: Int = 8192, precision: Precision = .float32, precisionName: String = "fp32",
+                adapterPath: String? = nil, rerankerAdapterPath: String? = nil) {
         self.modelPath = modelPath; self.rerankerPath = rerankerPath; self.taskFiles = taskFiles; self.dataRoot = dataRoot
         self.limit = limit; self.corpusLimit = corpusLimit; self.cacheDirectory = cacheDirectory; self.dimensions = dimensions; self.maxLength = maxLength
         self.precision = precision; self.precisionName = precisionName
+        self.adapterPath = adapterPath; self.rerankerAdapterPath = rerankerAdapterPath
     }
 }
 
@@ -65,17 +72,20 @@ public enum EvaluationSession {
         let began = Date()
         note("loading \(configuration.modelPath)")
         let loadStart = Date()
-        let embedder = try Embedder(modelPath: configuration.modelPath, maxLength: configuration.maxLength, precision: configuration.precision)
+        let embedder = try Embedder(modelPath: configuration.modelPath, maxLength: configuration.maxLength, precision: configuration.precision,
+                                    adapter: configuration.adapterPath)
         try embedder.validate(dimensions: configuration.dimensions)  // never builds 32...hidden when hidden < 32
         let encoder = try EmbedderEncoder(embedder: embedder, modelPath: configuration.modelPath,
-                                          dimensions: configuration.dimensions, precision: configuration.precisionName)
+                                          dimensions: configuration.dimensions, precision: configuration.precisionName,
+                                          adapterPath: configuration.adapterPath)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var reranker: RerankerScorer?
         var rerankerLoadSeconds: Double?
         if let path = configuration.rerankerPath {
             note("loading \(path)")
             let start = Date()
-            reranker = RerankerScorer(reranker: try Reranker(modelPath: path, maxLength: configuration.maxLength, precision: configuration.precision))
+            reranker = RerankerScorer(reranker: try Reranker(modelPath: path, maxLength: configuration.maxLength, precision: configuration.precision,
+                                                             adapter: configuration.rerankerAdapterPath))
             rerankerLoadSeconds = Date().timeIntervalSince(start)
         }
         let cache = try configuration.cacheDirectory.map { try EmbeddingCache(directory: $0, modelIdentifier: encoder.identifier) }
