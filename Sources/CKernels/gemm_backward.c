@@ -108,7 +108,9 @@ QK_BW_INLINE void bw_pack_a(const qk_product *pr, int64_t ic, int64_t mc, int64_
     }
 }
 
-typedef void (*bw_micro_kernel)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int load);
+// A(r, p) of a register tile is a[r · rs + p · ps]: packed slivers (rs = 1, ps = MR) or A in place.
+typedef void (*bw_micro_kernel)(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *bp, float *c,
+                                int64_t ldc, int load);
 
 // The blocked driver, inlined into each instruction-set variant with its micro-kernel and tile width.
 QK_BW_INLINE void bw_product(const qk_product *pr, int64_t row_begin, int64_t row_end, int64_t column_begin,
@@ -139,25 +141,37 @@ QK_BW_INLINE void bw_product(const qk_product *pr, int64_t row_begin, int64_t ro
             bw_pack_b(pr, pc, kc, jc, nc, nr, bp);
             // After the first inner block C holds the partial sums: continue their chains.
             const int load = pr->accumulate || pc > 0;
+            // One sliver of columns (a LoRA rank of 16, say): each value of A is used once, so copying
+            // it would cost as much as the products; full row slivers read A in place instead.
+            const int in_place = nc <= nr && !pr->round_a_bf16;
             for (int64_t ic = row_begin; ic < row_end; ic += QK_BW_MC) {
                 const int64_t mc = bw_min(QK_BW_MC, row_end - ic);
-                bw_pack_a(pr, ic, mc, pc, kc, ap);
+                if (!in_place) bw_pack_a(pr, ic, mc, pc, kc, ap);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int valid_columns = (int)bw_min(nr, nc - jr);
                     const float *b = bp + jr * kc;
                     for (int64_t ir = 0; ir < mc; ir += QK_BW_MR) {
                         const int valid_rows = (int)bw_min(QK_BW_MR, mc - ir);
                         const float *a = ap + ir * kc;
+                        int64_t rs = 1, ps = QK_BW_MR;
+                        if (in_place && valid_rows == QK_BW_MR) {
+                            a = pr->a + (ic + ir) * pr->a_row_stride + pc * pr->a_inner_stride;
+                            rs = pr->a_row_stride;
+                            ps = pr->a_inner_stride;
+                        } else if (in_place) {
+                            bw_pack_a(pr, ic + ir, valid_rows, pc, kc, ap);
+                            a = ap;
+                        }
                         float *c = pr->c + (ic + ir) * ldc + jc + jr;
                         if (valid_rows == QK_BW_MR && valid_columns == nr) {
-                            micro(kc, a, b, c, ldc, load);
+                            micro(kc, a, rs, ps, b, c, ldc, load);
                         } else {
                             // Edge tile: the same operations on a copy; padding is zero in the packed
                             // operands and never stored.
                             for (int r = 0; r < QK_BW_MR; r++)
                                 for (int t = 0; t < nr; t++)
                                     tile[r * nr + t] = (load && r < valid_rows && t < valid_columns) ? c[r * ldc + t] : 0.0f;
-                            micro(kc, a, b, tile, nr, 1);
+                            micro(kc, a, rs, ps, b, tile, nr, 1);
                             for (int r = 0; r < valid_rows; r++)
                                 for (int t = 0; t < valid_columns; t++) c[r * ldc + t] = tile[r * nr + t];
                         }
@@ -172,7 +186,8 @@ QK_BW_INLINE void bw_product(const qk_product *pr, int64_t row_begin, int64_t ro
 
 // ---- AVX2 + FMA: 6 rows × 16 columns (12 ymm accumulators) ----------------------------------------------
 
-static QK_BW_AVX2 void bw_micro_avx2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int load) {
+static QK_BW_AVX2 void bw_micro_avx2(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *bp, float *c,
+                                     int64_t ldc, int load) {
     __m256 acc[QK_BW_MR][2];
     for (int r = 0; r < QK_BW_MR; r++) {
         acc[r][0] = load ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
@@ -182,9 +197,9 @@ static QK_BW_AVX2 void bw_micro_avx2(int64_t kc, const float *ap, const float *b
         const __m256 b0 = _mm256_load_ps(bp + p * 16);
         const __m256 b1 = _mm256_load_ps(bp + p * 16 + 8);
         for (int r = 0; r < QK_BW_MR; r++) {
-            const __m256 a = _mm256_broadcast_ss(ap + p * QK_BW_MR + r);
-            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+            const __m256 x = _mm256_broadcast_ss(a + p * ps + r * rs);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
         }
     }
     for (int r = 0; r < QK_BW_MR; r++) {
@@ -200,7 +215,8 @@ QK_BW_AVX2 void qk_product_avx2(const qk_product *product, int64_t row_begin, in
 
 // ---- AVX-512F: the same kernel on zmm registers, 6 rows × 32 columns (12 zmm accumulators) --------------
 
-static QK_BW_AVX512 void bw_micro_avx512(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int load) {
+static QK_BW_AVX512 void bw_micro_avx512(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *bp, float *c,
+                                         int64_t ldc, int load) {
     __m512 acc[QK_BW_MR][2];
     for (int r = 0; r < QK_BW_MR; r++) {
         acc[r][0] = load ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
@@ -210,9 +226,9 @@ static QK_BW_AVX512 void bw_micro_avx512(int64_t kc, const float *ap, const floa
         const __m512 b0 = _mm512_load_ps(bp + p * 32);
         const __m512 b1 = _mm512_load_ps(bp + p * 32 + 16);
         for (int r = 0; r < QK_BW_MR; r++) {
-            const __m512 a = _mm512_set1_ps(ap[p * QK_BW_MR + r]);
-            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            const __m512 x = _mm512_set1_ps(a[p * ps + r * rs]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
         }
     }
     for (int r = 0; r < QK_BW_MR; r++) {

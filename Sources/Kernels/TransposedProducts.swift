@@ -205,10 +205,15 @@ enum PortableProducts {
                 packRight(operands, inner: pc, innerCount: kc, column: jc, columnCount: nc, width: nr, into: packedRight)
                 // After the first inner block the partial sums are in C: continue their chains.
                 let load = operands.accumulate || pc > 0
+                // One sliver of columns (a LoRA rank of 16, say): each value of A is used once, so copying
+                // it would cost as much as the products; full row slivers read A in place instead.
+                let inPlace = nc <= nr && !operands.roundsLeft
                 var ic = rows.lowerBound
                 while ic < rows.upperBound {
                     let mc = min(rowBlock, rows.upperBound - ic)
-                    packLeft(operands, row: ic, rowCount: mc, inner: pc, innerCount: kc, height: mr, into: packedLeft)
+                    if !inPlace {
+                        packLeft(operands, row: ic, rowCount: mc, inner: pc, innerCount: kc, height: mr, into: packedLeft)
+                    }
                     var jr = 0
                     while jr < nc {
                         let validColumns = min(nr, nc - jr)
@@ -216,10 +221,19 @@ enum PortableProducts {
                         var ir = 0
                         while ir < mc {
                             let validRows = min(mr, mc - ir)
-                            let a = UnsafePointer(packedLeft + ir * kc)
+                            var a = UnsafePointer(packedLeft + ir * kc)
+                            var (rs, ps) = (1, mr)
+                            if inPlace && validRows == mr {
+                                a = operands.left + (ic + ir) * operands.leftRowStride + pc * operands.leftInnerStride
+                                (rs, ps) = (operands.leftRowStride, operands.leftInnerStride)
+                            } else if inPlace {
+                                packLeft(operands, row: ic + ir, rowCount: validRows, inner: pc, innerCount: kc,
+                                         height: mr, into: packedLeft)
+                                a = UnsafePointer(packedLeft)
+                            }
                             let c = operands.output + (ic + ir) * ldc + jc + jr
                             if validRows == mr && validColumns == nr {
-                                multiplyTile(kc, a, b, c, ldc, load: load)
+                                multiplyTile(kc, a, rs, ps, b, c, ldc, load: load)
                             } else {
                                 // Edge tile: the same operations on a copy (padding rows and columns are
                                 // zeros in the packed operands and are not stored).
@@ -228,7 +242,7 @@ enum PortableProducts {
                                         tile[r * nr + t] = load && r < validRows && t < validColumns ? c[r * ldc + t] : 0
                                     }
                                 }
-                                multiplyTile(kc, a, b, tile, nr, load: true)
+                                multiplyTile(kc, a, rs, ps, b, tile, nr, load: true)
                                 for r in 0..<validRows {
                                     for t in 0..<validColumns { c[r * ldc + t] = tile[r * nr + t] }
                                 }
@@ -245,10 +259,11 @@ enum PortableProducts {
         }
     }
 
-    /// One 4 × 16 register tile over `kc` steps: `c(r, t) = c(r, t) + a[p][r] · b[p][t]`, p ascending.
+    /// One 4 × 16 register tile over `kc` steps: `c(r, t) = c(r, t) + A(r, p) · b[p][t]`, p ascending,
+    /// with `A(r, p) = a[r · rs + p · ps]` (packed slivers: rs = 1, ps = 4).
     @inline(__always)
     static func multiplyTile(
-        _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ps: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, load: Bool
     ) {
         let vector = MemoryLayout<SIMD16<Float>>.size
@@ -265,11 +280,11 @@ enum PortableProducts {
         var p = 0
         while p < kc {
             let w = rb.loadUnaligned(fromByteOffset: p * vector, as: SIMD16<Float>.self)
-            let x = a + p * 4
+            let x = a + p * ps
             c0 += SIMD16(repeating: x[0]) * w
-            c1 += SIMD16(repeating: x[1]) * w
-            c2 += SIMD16(repeating: x[2]) * w
-            c3 += SIMD16(repeating: x[3]) * w
+            c1 += SIMD16(repeating: x[rs]) * w
+            c2 += SIMD16(repeating: x[2 * rs]) * w
+            c3 += SIMD16(repeating: x[3 * rs]) * w
             p += 1
         }
         rc.storeBytes(of: c0, as: SIMD16<Float>.self)
