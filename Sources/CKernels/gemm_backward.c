@@ -29,7 +29,8 @@
 
 #define QK_BW_INLINE static inline __attribute__((always_inline))
 #define QK_BW_AVX2 __attribute__((target("avx2,fma")))
-#define QK_BW_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+// Only the features `CPUFeatures.hasAVX512` checks.
+#define QK_BW_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 // fp32 → bf16 → fp32 with round-to-nearest-even, NaN → quiet NaN: BFloat16.rounding then widening.
 QK_BW_INLINE float bw_round_bf16(float value) {
