@@ -24,30 +24,12 @@ public struct TrainingConfiguration: Sendable, Equatable {
         case full
     }
 
-    /// How the reranker's logits become a loss.
-    public enum RerankerObjective: String, Sendable, CaseIterable, Codable {
-        /// Binary cross-entropy per (query, document) pair: yes for the positive, no for each negative.
-        case pointwise
-        /// Softmax of the yes-logits over the positive and its negatives, cross-entropy on the positive.
-        case listwise
-    }
-
     /// The optimiser.
     public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
         /// AdamW with PyTorch's semantics (betas 0.9/0.999, eps 1e-8, decoupled weight decay).
         case adamw
         /// Plain stochastic gradient descent (no momentum).
         case sgd
-    }
-
-    /// The learning-rate schedule after warm-up (Hugging Face `get_*_schedule_with_warmup`).
-    public enum SchedulerKind: String, Sendable, CaseIterable, Codable {
-        /// The peak rate after warm-up.
-        case constant
-        /// Linear decay to zero at the last step.
-        case linear
-        /// Half a cosine period down to zero at the last step.
-        case cosine
     }
 
     /// Arithmetic of the forward and backward passes (master weights, gradients and optimiser state are fp32 either way).
@@ -69,14 +51,6 @@ public struct TrainingConfiguration: Sendable, Equatable {
         case steps(Int)
     }
 
-    /// How warm-up is given.
-    public enum Warmup: Sendable, Equatable {
-        /// A number of steps.
-        case steps(Int)
-        /// A fraction of the total steps, rounded up as Hugging Face's `get_warmup_steps` does.
-        case ratio(Double)
-    }
-
     // MARK: Inputs and outputs
 
     /// Hugging Face model directory (safetensors; GGUF files are refused).
@@ -96,8 +70,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var loraRank: Int = 16
     /// LoRA alpha (the update is scaled by alpha / r).
     public var loraAlpha: Double = 32
-    /// Projections that get adapters (raw names: `q_proj`, …, `down_proj`); empty means all seven.
-    public var loraTargets: [String] = TrainingConfiguration.allLoRATargets
+    /// Projections that get adapters (default: all seven).
+    public var loraTargets: [LoRATarget] = LoRATarget.allCases
     /// A PEFT adapter directory to start from instead of PEFT's initialisation.
     public var initialAdapter: String?
     /// After LoRA training, also write the merged model to `<output>/merged`.
@@ -113,7 +87,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Every term with another example (q–q, d–d and q–d); off leaves the example's own hard negatives.
     public var includeInBatchNegatives = true
     /// Reranker loss.
-    public var rerankerObjective: RerankerObjective = .pointwise
+    public var rerankerLoss: RerankerLoss = .pointwise
     /// Texts per backward chunk (gradient caching); nil back-propagates the whole batch at once.
     public var miniBatchSize: Int?
     /// Hard negatives per example; nil takes each example's own list as it is.
@@ -134,9 +108,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Decoupled weight decay (AdamW) or L2 decay (SGD).
     public var weightDecay: Double = 0
     /// Warm-up before the schedule.
-    public var warmup: Warmup = .steps(0)
+    public var warmup: LearningRateSchedule.Warmup = .steps(0)
     /// The schedule after warm-up.
-    public var scheduler: SchedulerKind = .linear
+    public var scheduler: LearningRateSchedule.Kind = .linear
     /// Gradient clipping by total norm; 0 disables clipping.
     public var maxGradientNorm: Double = 1
     /// Examples per optimiser step.
@@ -165,9 +139,6 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// At most N items per evaluation task (quick evaluations during training).
     public var evaluationLimit: Int?
 
-    /// The seven projections LoRA can adapt, in the order PEFT lists Qwen3's modules.
-    public static let allLoRATargets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
     /// A configuration with the defaults and the three paths every run needs.
     public init(modelPath: String, dataPath: String, outputDirectory: String) {
         self.modelPath = modelPath
@@ -195,9 +166,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
         guard loraRank >= 1 else { throw fail("--lora-rank must be at least 1, got \(loraRank)") }
         try finite(loraAlpha, "--lora-alpha")
         guard loraAlpha > 0 else { throw fail("--lora-alpha must be positive, got \(loraAlpha)") }
-        guard !loraTargets.isEmpty else { throw fail("--lora-targets needs at least one of \(Self.allLoRATargets.joined(separator: ","))") }
-        for target in loraTargets where !Self.allLoRATargets.contains(target) {
-            throw fail("--lora-targets: unknown module \"\(target)\" (choose from \(Self.allLoRATargets.joined(separator: ",")))")
+        guard !loraTargets.isEmpty else {
+            throw fail("--lora-targets needs at least one of \(LoRATarget.allCases.map(\.rawValue).joined(separator: ","))")
         }
         guard Set(loraTargets).count == loraTargets.count else { throw fail("--lora-targets names a module twice") }
         try finite(temperature, "--temperature")
@@ -232,7 +202,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
         if let evaluationLimit, evaluationLimit < 1 { throw fail("--eval-limit must be at least 1, got \(evaluationLimit)") }
         switch task {
         case .embedding:
-            if rerankerObjective != .pointwise { throw fail("--reranker-loss applies to --task reranker") }
+            if rerankerLoss != .pointwise { throw fail("--reranker-loss applies to --task reranker") }
             // With one example, no hard negatives and nothing in-batch, Z holds the positive alone and the
             // loss is log 1 = 0 whatever the weights: a run that cannot learn anything.
             if negatives == 0, batchSize == 1 || !includeInBatchNegatives {
@@ -242,7 +212,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
             if !includeQueryQuery || !includeDocumentDocument || !includeInBatchNegatives {
                 throw fail("--no-query-query, --no-document-document and --no-in-batch-negatives apply to --task embedding")
             }
-            if rerankerObjective == .listwise, negatives == 0 {
+            if rerankerLoss == .listwise, negatives == 0 {
                 throw fail("--reranker-loss listwise needs hard negatives (a softmax over the positive alone is constant)")
             }
         }
@@ -261,11 +231,4 @@ public struct TrainingConfiguration: Sendable, Equatable {
         (exampleCount + batchSize - 1) / batchSize
     }
 
-    /// Warm-up steps for a run of `totalSteps` steps.
-    public func warmupSteps(totalSteps: Int) -> Int {
-        switch warmup {
-        case .steps(let steps): return steps
-        case .ratio(let ratio): return Int((Double(totalSteps) * ratio).rounded(.up))
-        }
-    }
 }
