@@ -64,6 +64,7 @@ struct EmbeddingLoRACase: Decodable {
             let temperature: Double; let false_negative_margin: Double
             let include_query_query: Bool; let include_document_document: Bool; let include_in_batch_negatives: Bool
         }
+        let name: String
         let loss: Flags
         let loss_value: Double
         let gradients: String
@@ -73,7 +74,7 @@ struct EmbeddingLoRACase: Decodable {
     let loss_value: Double
     let gradients: String
     let examples: [Example]
-    let variants: [String: Variant]
+    let variants: [Variant]
 
     static let folder = TrainingFixtures.training.appendingPathComponent("embedding-lora")
     static func load() throws -> EmbeddingLoRACase {
