@@ -69,6 +69,20 @@ public enum TransposedProducts {
         features: CPUFeatures = .usable, pool: ComputePool = .shared
     ) {
         precondition(m >= 0 && k >= 0 && n >= 0, "negative matrix dimension")
+        if n <= PortableProducts.tileColumns && k > n && m > 0 {
+            // C is a few rows high and wide (dA of a LoRA A matrix: rank × in): compute Cᵀ += Bᵀ · A instead,
+            // whose few columns let the kernels read the operands in place. Each element's chain is the
+            // same (the same products, a·b = b·a, in the same order, from the same start): bitwise equal.
+            let transposed = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+            defer { transposed.deallocate() }
+            for u in 0..<n { for v in 0..<k { transposed[v * n + u] = c[u * k + v] } }
+            let mirrored = ProductOperands(
+                left: b, leftRowStride: 1, leftInnerStride: k, roundsLeft: false,
+                right: .rowMajor(a, stride: n), output: transposed, outputStride: n, inner: m, accumulate: true)
+            run(mirrored, rows: k, columns: n, features: features, pool: pool)
+            for u in 0..<n { for v in 0..<k { c[u * k + v] = transposed[v * n + u] } }
+            return
+        }
         // Output element (u, v) = Σ_p A[p][u] · B[p][v]: the left operand is A read down its columns.
         let operands = ProductOperands(
             left: a, leftRowStride: 1, leftInnerStride: n, roundsLeft: false,

@@ -218,21 +218,23 @@ import Testing
                 #expect(alone == Array(reference[row * n..<(row + 1) * n]), "\(path) row \(row)")
             }
 
-            // dW += dYᵀ·X over m rows, at once and in two calls split at several rows.
-            let (rows, outputs, inputs) = (300, 19, 35)
-            let dy = randomValues(rows * outputs, seed: 93), x = randomValues(rows * inputs, seed: 94)
-            let start = randomValues(outputs * inputs, seed: 95)
-            let whole = transposedProduct(dy, x, m: rows, n: outputs, k: inputs, initial: start, features: features, width: 1)
-            for width in [2, 5] {
-                let other = transposedProduct(dy, x, m: rows, n: outputs, k: inputs, initial: start, features: features, width: width)
-                #expect(other == whole, "\(path) transposed width \(width)")
-            }
-            for split in [1, 100, 256, 299] {
-                let first = transposedProduct(Array(dy[..<(split * outputs)]), Array(x[..<(split * inputs)]),
-                                              m: split, n: outputs, k: inputs, initial: start, features: features)
-                let both = transposedProduct(Array(dy[(split * outputs)...]), Array(x[(split * inputs)...]),
-                                             m: rows - split, n: outputs, k: inputs, initial: first, features: features)
-                #expect(both == whole, "\(path) split at \(split)")
+            // dW += dYᵀ·X over m rows, at once and in two calls split at several rows (16 outputs: the
+            // mirrored computation of short, wide results).
+            for (rows, outputs, inputs) in [(300, 19, 35), (300, 16, 35)] {
+                let dy = randomValues(rows * outputs, seed: 93), x = randomValues(rows * inputs, seed: 94)
+                let start = randomValues(outputs * inputs, seed: 95)
+                let whole = transposedProduct(dy, x, m: rows, n: outputs, k: inputs, initial: start, features: features, width: 1)
+                for width in [2, 5] {
+                    let other = transposedProduct(dy, x, m: rows, n: outputs, k: inputs, initial: start, features: features, width: width)
+                    #expect(other == whole, "\(path) transposed width \(width)")
+                }
+                for split in [1, 100, 256, 299] {
+                    let first = transposedProduct(Array(dy[..<(split * outputs)]), Array(x[..<(split * inputs)]),
+                                                  m: split, n: outputs, k: inputs, initial: start, features: features)
+                    let both = transposedProduct(Array(dy[(split * outputs)...]), Array(x[(split * inputs)...]),
+                                                 m: rows - split, n: outputs, k: inputs, initial: first, features: features)
+                    #expect(both == whole, "\(path) split at \(split)")
+                }
             }
         }
     }
