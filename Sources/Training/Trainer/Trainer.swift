@@ -279,7 +279,7 @@ struct TrainingSession {
         }
         let rows = try formatter.rerankerRows()
         let states = try model.lastHiddenStates(sequences)
-        let logits = try model.trainerHeadLogits(states: states, rows: rows)
+        let logits = try model.headLogits(states: states, rows: rows)
         var grouped: [[[Float]]] = []
         var cursor = 0
         for example in batch {
@@ -290,7 +290,7 @@ struct TrainingSession {
         let (loss, logitGradients) = configuration.rerankerLoss.evaluate(logits: grouped)
         let tokens = sequences.reduce(0) { $0 + $1.count }
         guard loss.isFinite else { return (loss, tokens) }
-        let stateGradients = try model.trainerHeadBackward(states: states, rows: rows, logitGradients: logitGradients.flatMap { $0 })
+        let stateGradients = try model.headBackward(states: states, rows: rows, logitGradients: logitGradients.flatMap { $0 })
         try backward(sequences, stateGradients)
         return (loss, tokens)
     }
@@ -350,8 +350,8 @@ struct TrainingSession {
             to: directory,
             parameters: model.parameters.map { CheckpointTensor(name: $0.name, shape: $0.shape, values: $0.values) },
             optimizerState: state.tensors.map { CheckpointTensor(name: $0.name, shape: $0.shape, values: $0.values) },
-            extras: { [model, configuration] partial in
-                if configuration.method == .lora { try model.trainerSaveAdapter(to: partial) }
+            extras: { [self] partial in
+                if configuration.method == .lora { try saveAdapter(to: partial) }
             })
         lastCheckpoint = directory
         progress(.checkpoint(step: step, directory: directory))
@@ -391,19 +391,28 @@ struct TrainingSession {
         lastCheckpoint = url
     }
 
+    /// Writes the LoRA factors as a PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`).
+    private func saveAdapter(to directory: URL) throws {
+        guard case .lora(let lora) = model.method else { return }
+        let writer = PEFTAdapterWriter(
+            configuration: lora, namesCarryModelPrefix: model.namePrefix == "model.", baseModelNameOrPath: configuration.modelPath,
+            taskType: configuration.task == .embedding ? "FEATURE_EXTRACTION" : nil)
+        try writer.write(model.parameters, to: directory)
+    }
+
     /// Writes the trained adapter (LoRA; plus the merged model with `--merge-lora`) or model (full).
     private func writeOutputs() throws -> [URL] {
         switch configuration.method {
         case .lora:
-            try model.trainerSaveAdapter(to: output)
+            try saveAdapter(to: output)
             progress(.note("wrote the adapter to \(output.path)"))
             guard configuration.mergeLoRA else { return [output] }
             let merged = output.appendingPathComponent("merged")
-            try model.trainerSaveModel(to: merged)
+            try model.saveModel(to: merged)
             progress(.note("wrote the merged model to \(merged.path)"))
             return [output, merged]
         case .full:
-            try model.trainerSaveModel(to: output)
+            try model.saveModel(to: output)
             progress(.note("wrote the model to \(output.path)"))
             return [output]
         }

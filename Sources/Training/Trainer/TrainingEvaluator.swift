@@ -59,7 +59,7 @@ struct TrainableModelScorer: PairScorer, @unchecked Sendable {
     func score(pairs: [(query: String, document: String)], instruction: String?) async throws -> [Float] {
         let sequences = pairs.map { formatter.rerankerIDs(query: $0.query, document: $0.document, instruction: instruction) }
         let states = try model.lastHiddenStates(sequences)
-        let logits = try model.trainerHeadLogits(states: states, rows: try formatter.rerankerRows())
+        let logits = try model.headLogits(states: states, rows: try formatter.rerankerRows())
         return logits.map { pair in Float(1 / (1 + exp(-(Double(pair[1]) - Double(pair[0]))))) }
     }
 }
