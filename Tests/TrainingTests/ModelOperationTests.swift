@@ -154,7 +154,7 @@ import Testing
         #expect(TrainingFixtures.relativeError(y, reference.map { Float($0) }) < 1e-6)
 
         var dx = [Float](repeating: 0, count: m * columns)
-        layer.backward(input: x, outputGradient: dy, rows: m, inputGradient: &dx, pool: pool)
+        layer.backward(input: x, outputGradient: dy, rows: m, inputGradient: &dx, precision: .float32, features: CPUFeatures(), pool: pool)
         let c = d(dy)
         func loss(_ out: [Double]) -> Double { zip(out, c).reduce(0) { $0 + $1.0 * $1.1 } }
         Self.expectClose(dx, Self.numericalGradient(d(x)) { loss(forward($0, d(w0.values), d(w1.values), d(a.values), d(b.values))) }, "dX")

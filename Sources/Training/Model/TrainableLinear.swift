@@ -11,9 +11,8 @@ import Qwen3
 final class TrainableLinear: LinearLayer, @unchecked Sendable {
     /// Where the base weight lives.
     enum Base {
-        /// Frozen: the packed matrix the forward runs on, and the same weights as rows in the file
-        /// dtype (memory-mapped) for the input gradient.
-        case frozen(PackedMatrix, rows: [WeightRows])
+        /// Frozen: the packed matrix (file dtype) the forward and the input gradient both read.
+        case frozen(PackedMatrix)
         /// Trainable: one fp32 row-major parameter per part.
         case trainable([TrainableParameter])
     }
@@ -48,14 +47,14 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
 
     var byteCount: Int {
         switch base {
-        case .frozen(let matrix, _): return matrix.byteCount
+        case .frozen(let matrix): return matrix.byteCount
         case .trainable(let parameters): return parameters.reduce(0) { $0 + 4 * $1.count }
         }
     }
 
     func kernel(for precision: Precision, features: CPUFeatures) -> KernelPath {
         switch base {
-        case .frozen(let matrix, _): return matrix.kernel(for: precision, features: features)
+        case .frozen(let matrix): return matrix.kernel(for: precision, features: features)
         case .trainable: return .portable
         }
     }
@@ -74,34 +73,35 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
         guard m > 0 else { return }
         let offsets = partOffsets
         switch base {
-        case .frozen(let matrix, _):
+        case .frozen(let matrix):
             matrix.multiply(input, rows: m, into: output, precision: precision, features: features, pool: pool)
         case .trainable(let parameters):
+            let single = parameters.count == 1
+            let scratch = single ? nil : ActivationBuffer(m * (partRows.max() ?? 0))
             for (part, parameter) in parameters.enumerated() {
+                let destination = scratch?.pointer ?? output
                 parameter.values.withUnsafeBufferPointer { weight in
-                    GradientProducts.multiplyTransposed(
-                        input, rows: m, inner: columns, strideA: columns, by: weight.baseAddress!,
-                        columns: partRows[part], strideB: columns, into: output + offsets[part], strideC: rows,
-                        accumulate: false, pool: pool)
+                    MatrixMultiply.multiply(input, rows: m, by: weight.baseAddress!, outputs: partRows[part], inner: columns,
+                                            into: destination, pool: pool)
                 }
+                if let scratch { Self.scatter(scratch.pointer, rows: m, width: partRows[part], into: output + offsets[part], stride: rows, scale: 1, adding: false) }
             }
         }
         for (part, adapter) in adapters.enumerated() {
             guard let adapter else { continue }
-            let rank = adapter.rank
-            let low = UnsafeMutablePointer<Float>.allocate(capacity: m * rank)
-            defer { low.deallocate() }
+            // y_part += scale · (x·Aᵀ)·Bᵀ, in PEFT's order: B(A x), then the scaling.
+            let low = ActivationBuffer(m * adapter.rank)
+            let update = ActivationBuffer(m * partRows[part])
             adapter.a.values.withUnsafeBufferPointer { a in
-                GradientProducts.multiplyTransposed(
-                    input, rows: m, inner: columns, strideA: columns, by: a.baseAddress!, columns: rank,
-                    strideB: columns, into: low, strideC: rank, accumulate: false, pool: pool)
+                MatrixMultiply.multiply(input, rows: m, by: a.baseAddress!, outputs: adapter.rank, inner: columns,
+                                        into: low.pointer, pool: pool)
             }
             adapter.b.values.withUnsafeBufferPointer { b in
-                GradientProducts.multiplyTransposed(
-                    low, rows: m, inner: rank, strideA: rank, by: b.baseAddress!, columns: partRows[part],
-                    strideB: rank, into: output + offsets[part], strideC: rows, accumulate: true,
-                    scale: adapter.scale, pool: pool)
+                MatrixMultiply.multiply(low.pointer, rows: m, by: b.baseAddress!, outputs: partRows[part], inner: adapter.rank,
+                                        into: update.pointer, pool: pool)
             }
+            Self.scatter(update.pointer, rows: m, width: partRows[part], into: output + offsets[part], stride: rows,
+                         scale: adapter.scale, adding: true)
         }
     }
 
@@ -109,77 +109,81 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
     /// (`m × columns`), and accumulates the gradients of the trainable base parts and LoRA factors.
     func backward(
         input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows m: Int,
-        inputGradient: UnsafeMutablePointer<Float>, pool: ComputePool
+        inputGradient: UnsafeMutablePointer<Float>, precision: Precision, features: CPUFeatures, pool: ComputePool
     ) {
         guard m > 0 else { return }
         let offsets = partOffsets
+        // The columns of one part of dY (times `scale`), contiguous, as the product kernels take them.
+        let partGradient = ActivationBuffer(m * (partRows.max() ?? 0))
         switch base {
-        case .frozen(_, let weightRows):
-            // dX += dY·W, the weights converted from the file dtype 64 rows at a time.
-            let chunk = 64
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: chunk * columns)
-            defer { buffer.deallocate() }
-            for (part, table) in weightRows.enumerated() {
-                var start = 0
-                while start < table.rowCount {
-                    let count = min(chunk, table.rowCount - start)
-                    for row in 0..<count { table.copyRow(start + row, into: buffer + row * columns) }
-                    GradientProducts.multiply(
-                        outputGradient + offsets[part] + start, rows: m, inner: count, strideA: rows,
-                        by: buffer, columns: columns, strideB: columns, into: inputGradient, strideC: columns,
-                        accumulate: true, pool: pool)
-                    start += count
-                }
-            }
+        case .frozen(let matrix):
+            // dX += dY·W straight from the packed panels the forward used (file dtype, never widened in memory).
+            matrix.multiplyTransposed(outputGradient, rows: m, into: inputGradient, accumulate: true,
+                                      precision: precision, features: features, pool: pool)
         case .trainable(let parameters):
             for (part, parameter) in parameters.enumerated() {
+                Self.gather(outputGradient + offsets[part], stride: rows, rows: m, width: partRows[part], scale: 1, into: partGradient.pointer)
                 parameter.values.withUnsafeBufferPointer { weight in
-                    GradientProducts.multiply(
-                        outputGradient + offsets[part], rows: m, inner: partRows[part], strideA: rows,
-                        by: weight.baseAddress!, columns: columns, strideB: columns, into: inputGradient,
-                        strideC: columns, accumulate: true, pool: pool)
+                    TransposedProducts.multiply(partGradient.pointer, rows: m, inner: partRows[part], by: weight.baseAddress!,
+                                                columns: columns, into: inputGradient, accumulate: true, features: features, pool: pool)
                 }
                 parameter.gradients.withUnsafeMutableBufferPointer { gradient in
-                    GradientProducts.accumulateTransposedProduct(
-                        outputGradient + offsets[part], strideA: rows, input, strideB: columns, rows: m,
-                        aColumns: partRows[part], bColumns: columns, into: gradient.baseAddress!,
-                        strideC: columns, pool: pool)
+                    TransposedProducts.accumulateTransposedProduct(partGradient.pointer, input, rows: m, aColumns: partRows[part],
+                                                                   bColumns: columns, into: gradient.baseAddress!, features: features, pool: pool)
                 }
             }
         }
         for (part, adapter) in adapters.enumerated() {
             guard let adapter else { continue }
             let rank = adapter.rank
-            let low = UnsafeMutablePointer<Float>.allocate(capacity: m * rank)
-            let lowGradient = UnsafeMutablePointer<Float>.allocate(capacity: m * rank)
-            defer { low.deallocate(); lowGradient.deallocate() }
-            let dY = outputGradient + offsets[part]
-            // t = x·Aᵀ (recomputed: m × rank is cheap), dB += scale·dYᵀ·t, dt = scale·dY·B,
-            // dA += dtᵀ·x, dX += dt·A.
+            let low = ActivationBuffer(m * rank)
+            let lowGradient = ActivationBuffer(m * rank)
+            // g = scale·dY_part; t = x·Aᵀ (recomputed: m × rank is cheap); dB += gᵀ·t; dt = g·B;
+            // dA += dtᵀ·x; dX += dt·A.
+            Self.gather(outputGradient + offsets[part], stride: rows, rows: m, width: partRows[part], scale: adapter.scale,
+                        into: partGradient.pointer)
             adapter.a.values.withUnsafeBufferPointer { a in
-                GradientProducts.multiplyTransposed(
-                    input, rows: m, inner: columns, strideA: columns, by: a.baseAddress!, columns: rank,
-                    strideB: columns, into: low, strideC: rank, accumulate: false, pool: pool)
+                MatrixMultiply.multiply(input, rows: m, by: a.baseAddress!, outputs: rank, inner: columns, into: low.pointer, pool: pool)
             }
             adapter.b.gradients.withUnsafeMutableBufferPointer { gradient in
-                GradientProducts.accumulateTransposedProduct(
-                    dY, strideA: rows, low, strideB: rank, rows: m, aColumns: partRows[part], bColumns: rank,
-                    into: gradient.baseAddress!, strideC: rank, scale: adapter.scale, pool: pool)
+                TransposedProducts.accumulateTransposedProduct(partGradient.pointer, low.pointer, rows: m, aColumns: partRows[part],
+                                                               bColumns: rank, into: gradient.baseAddress!, features: features, pool: pool)
             }
             adapter.b.values.withUnsafeBufferPointer { b in
-                GradientProducts.multiply(
-                    dY, rows: m, inner: partRows[part], strideA: rows, by: b.baseAddress!, columns: rank,
-                    strideB: rank, into: lowGradient, strideC: rank, accumulate: false, scale: adapter.scale, pool: pool)
+                TransposedProducts.multiply(partGradient.pointer, rows: m, inner: partRows[part], by: b.baseAddress!, columns: rank,
+                                            into: lowGradient.pointer, accumulate: false, features: features, pool: pool)
             }
             adapter.a.gradients.withUnsafeMutableBufferPointer { gradient in
-                GradientProducts.accumulateTransposedProduct(
-                    lowGradient, strideA: rank, input, strideB: columns, rows: m, aColumns: rank, bColumns: columns,
-                    into: gradient.baseAddress!, strideC: columns, pool: pool)
+                TransposedProducts.accumulateTransposedProduct(lowGradient.pointer, input, rows: m, aColumns: rank,
+                                                               bColumns: columns, into: gradient.baseAddress!, features: features, pool: pool)
             }
             adapter.a.values.withUnsafeBufferPointer { a in
-                GradientProducts.multiply(
-                    lowGradient, rows: m, inner: rank, strideA: rank, by: a.baseAddress!, columns: columns,
-                    strideB: columns, into: inputGradient, strideC: columns, accumulate: true, pool: pool)
+                TransposedProducts.multiply(lowGradient.pointer, rows: m, inner: rank, by: a.baseAddress!, columns: columns,
+                                            into: inputGradient, accumulate: true, features: features, pool: pool)
+            }
+        }
+    }
+
+    /// Copies `rows × width` values from rows `stride` apart into a contiguous block, times `scale`.
+    private static func gather(
+        _ source: UnsafePointer<Float>, stride: Int, rows: Int, width: Int, scale: Float, into destination: UnsafeMutablePointer<Float>
+    ) {
+        for row in 0..<rows {
+            for column in 0..<width { destination[row * width + column] = scale * source[row * stride + column] }
+        }
+    }
+
+    /// Writes (or adds) a contiguous `rows × width` block, times `scale`, into rows `stride` apart.
+    private static func scatter(
+        _ source: UnsafePointer<Float>, rows: Int, width: Int, into destination: UnsafeMutablePointer<Float>, stride: Int,
+        scale: Float, adding: Bool
+    ) {
+        for row in 0..<rows {
+            let out = destination + row * stride, values = source + row * width
+            if adding {
+                for column in 0..<width { out[column] += scale * values[column] }
+            } else {
+                for column in 0..<width { out[column] = scale * values[column] }
             }
         }
     }

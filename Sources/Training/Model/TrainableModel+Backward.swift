@@ -102,7 +102,7 @@ extension TrainableModel {
         // MLP block: out = h + down(swiglu(gate_up(rms(h)))); `gradient` is dL/d out, and becomes dL/dh.
         work.activatedGradient.zero()
         layer.down.backward(input: b.activated, outputGradient: gradient, rows: count,
-                            inputGradient: work.activatedGradient.pointer, pool: pool)
+                            inputGradient: work.activatedGradient.pointer, precision: precision, features: features, pool: pool)
         let intermediate = c.intermediateSize
         pool.run(tasks: count) { row in
             ActivationBackward.swiGLU(
@@ -111,7 +111,7 @@ extension TrainableModel {
         }
         work.normedGradient.zero()
         layer.gateUp.backward(input: b.postAttentionNormed, outputGradient: work.gateUpGradient.pointer, rows: count,
-                              inputGradient: work.normedGradient.pointer, pool: pool)
+                              inputGradient: work.normedGradient.pointer, precision: precision, features: features, pool: pool)
         normRowsBackward(input: r.attentionResidual, weight: weights.postAttentionNorm, parameter: layer.postAttentionNorm,
                          outputGradient: work.normedGradient.pointer, inputGradient: gradient, vectors: count, width: hidden,
                          epsilon: epsilon) { $0 * hidden }
@@ -119,7 +119,7 @@ extension TrainableModel {
         // Attention block: h = x + o(attention(...)).
         work.attentionGradient.zero()
         layer.output.backward(input: b.attention, outputGradient: gradient, rows: count,
-                              inputGradient: work.attentionGradient.pointer, pool: pool)
+                              inputGradient: work.attentionGradient.pointer, precision: precision, features: features, pool: pool)
         work.queryKeyValueGradient.zero()
         let qkv = b.queryKeyValue
         let dQKV = work.queryKeyValueGradient.pointer
@@ -154,7 +154,7 @@ extension TrainableModel {
                          epsilon: epsilon) { ($0 / keyValueHeads) * fusedWidth + queryWidth + ($0 % keyValueHeads) * d }
         work.normedGradient.zero()
         layer.queryKeyValue.backward(input: b.inputNormed, outputGradient: rawGradient, rows: count,
-                                     inputGradient: work.normedGradient.pointer, pool: pool)
+                                     inputGradient: work.normedGradient.pointer, precision: precision, features: features, pool: pool)
         // x: the residual path plus the input norm's backward.
         normRowsBackward(input: UnsafeMutablePointer(mutating: input), weight: weights.inputNorm, parameter: layer.inputNorm,
                          outputGradient: work.normedGradient.pointer, inputGradient: gradient, vectors: count, width: hidden,

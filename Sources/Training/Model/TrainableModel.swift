@@ -138,16 +138,13 @@ public final class TrainableModel: @unchecked Sendable {
                     parameters.append(b)
                     adapters[target] = TrainableLinear.Adapter(a: a, b: b, scale: lora.scale)
                 }
-                let layerName = "layers.\(index)."
                 func frozen(_ packed: any LinearLayer, _ names: [(String, LoRATarget)]) throws -> TrainableLinear {
+                    // Safetensors weights are always packed (a GGUF quantized layer cannot reach here).
                     guard let matrix = packed as? PackedMatrix else {
                         throw TrainableModelError.ggufInput(path)
                     }
-                    let rows = try names.map { name, target in
-                        WeightRows(tensor: try tensor(layerName + name, [shapes[target]!.rows, shapes[target]!.columns]))
-                    }
                     return TrainableLinear(
-                        base: .frozen(matrix, rows: rows), partRows: names.map { shapes[$0.1]!.rows },
+                        base: .frozen(matrix), partRows: names.map { shapes[$0.1]!.rows },
                         columns: shapes[names[0].1]!.columns, adapters: names.map { adapters[$0.1] })
                 }
                 layers.append(TrainableLayer(
