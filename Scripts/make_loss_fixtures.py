@@ -191,6 +191,11 @@ def make_reranker():
 
 # ---------------------------------------------------------------- optimisers
 
+def flat(tensors):
+    """Each tensor of a list flattened (row-major), as the Swift TrainableParameter stores it."""
+    return [floats(t.reshape(-1)) for t in tensors]
+
+
 def run_optimizer(kind, shapes, gradients, peak, weight_decay, warmup, total, steps, max_norm, initial):
     params = [torch.nn.Parameter(x.clone()) for x in initial]
     if kind == "adamw":
@@ -205,15 +210,15 @@ def run_optimizer(kind, shapes, gradients, peak, weight_decay, warmup, total, st
             p.grad = g.clone()
         lr = opt.param_groups[0]["lr"]
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if max_norm > 0 else None
-        record = {"learning_rate": lr, "clipped_gradients": floats([p.grad for p in params])}
+        record = {"learning_rate": lr, "clipped_gradients": flat([p.grad for p in params])}
         if norm is not None:
             record["grad_norm"] = norm.item()
         opt.step()
         sched.step()
-        record["weights"] = floats([p.data for p in params])
+        record["weights"] = flat([p.data for p in params])
         if kind == "adamw":
-            record["exp_avg"] = floats([opt.state[p]["exp_avg"] for p in params])
-            record["exp_avg_sq"] = floats([opt.state[p]["exp_avg_sq"] for p in params])
+            record["exp_avg"] = flat([opt.state[p]["exp_avg"] for p in params])
+            record["exp_avg_sq"] = flat([opt.state[p]["exp_avg_sq"] for p in params])
         records.append(record)
     return records
 
@@ -229,7 +234,7 @@ def make_optimizers():
     gradients[2][2] = torch.zeros(3)  # a parameter with zero gradient still moves (momentum, decay)
     out = {
         "description": "AdamW/SGD + HF schedules + clip_grad_norm_ in Trainer order (float32)",
-        "names": names, "shapes": shapes, "initial": floats(initial), "gradients": floats(gradients),
+        "names": names, "shapes": shapes, "initial": flat(initial), "gradients": [flat(g) for g in gradients],
         "runs": [],
     }
     configs = [

@@ -260,6 +260,9 @@ public struct AdamW: Optimizer {
             let extra = byName.keys.filter { !known.contains($0) }.sorted()
             throw OptimizationError.invalidState("unknown tensor \(extra.first ?? "?")")
         }
+        // Keep the saved order (not the order of `parameters`), so that re-exporting gives the same state.
+        let position = Dictionary(uniqueKeysWithValues: state.tensors.enumerated().map { ($1.name, $0) })
+        restoredOrder.sort { position[$0.name + ".exp_avg"]! < position[$1.name + ".exp_avg"]! }
         moments = restored
         order = restoredOrder
         stepCount = state.step
