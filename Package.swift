@@ -68,11 +68,20 @@ let package = Package(
             dependencies: ["Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"],
             swiftSettings: kernelSettings
         ),
+        // Training data pipeline: query synthesis with an LLM, hard-negative mining, similarity filtering.
+        .target(
+            name: "DataPipeline",
+            dependencies: [
+                "Training", "Qwen3Embedding", "Evaluation", "Kernels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Command-line interface.
         .executableTarget(
             name: "qwen3-embed",
             dependencies: [
-                "Qwen3Embedding", "Server", "Evaluation", "Hub", "ModelTools", "Training",
+                "Qwen3Embedding", "Server", "Evaluation", "Hub", "ModelTools", "Training", "DataPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,6 +101,14 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "ModelToolsTests", dependencies: ["ModelTools", "ModelFormats", "Qwen3Embedding"]),
         .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding", "Kernels"]),
+        .testTarget(
+            name: "DataPipelineTests",
+            dependencies: [
+                "DataPipeline", "Training", "Qwen3Embedding", "Evaluation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"]
