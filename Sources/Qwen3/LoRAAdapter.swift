@@ -20,12 +20,19 @@ public struct LoRAAdapterError: Error, LocalizedError, Equatable, Sendable {
 
 /// The linear layers of a Qwen3 decoder layer that LoRA can adapt, by their PEFT module names.
 public enum LoRAModule: String, Sendable, CaseIterable, Comparable {
+    /// `self_attn.q_proj`.
     case queryProjection = "q_proj"
+    /// `self_attn.k_proj`.
     case keyProjection = "k_proj"
+    /// `self_attn.v_proj`.
     case valueProjection = "v_proj"
+    /// `self_attn.o_proj`.
     case outputProjection = "o_proj"
+    /// `mlp.gate_proj`.
     case gateProjection = "gate_proj"
+    /// `mlp.up_proj`.
     case upProjection = "up_proj"
+    /// `mlp.down_proj`.
     case downProjection = "down_proj"
 
     /// The module's path inside a decoder layer (`self_attn.q_proj`, `mlp.down_proj`).
