@@ -173,6 +173,7 @@ struct TrainCommand: AsyncParsableCommand {
         defer { signals.cancel() }
         let display = TrainingDisplay(json: logFormat == .json)
         let outcome = try await trainer.run { event in display.show(event) }
+        try display.checkOutput()
         try StandardStreams.flushPrintedOutput()
         if outcome.interrupted {
             let checkpoint = outcome.lastCheckpoint?.path ?? output
@@ -282,9 +283,25 @@ final class TrainingDisplay: @unchecked Sendable {
         StandardStreams.writeDiagnostic(interactive ? "\(message)\n" : "qwen3-embed: \(message)\n")
     }
 
-    /// Writes a log line on stdout; a closed stdout is ignored here and reported by the final flush.
+    /// The first failure to write to stdout (closed, full, reader gone), reported when the run ends:
+    /// training goes on (train-log.jsonl has every line) rather than dying mid-step.
+    private(set) var outputFailure: Error?
+
+    /// Writes a log line on stdout.
     private func emit(_ text: String) {
-        try? StandardStreams.writeOutput(text + "\n")
+        guard outputFailure == nil else { return }
+        do {
+            try StandardStreams.writeOutput(text + "\n")
+        } catch {
+            outputFailure = error
+        }
+    }
+
+    /// Throws the first stdout failure, if any.
+    func checkOutput() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if let outputFailure { throw outputFailure }
     }
 
     private static func duration(_ seconds: Double) -> String {

@@ -71,10 +71,11 @@ import Darwin
 
     // MARK: Resume after SIGINT
 
-    /// A run interrupted by SIGINT saves a checkpoint and exits 0; resumed, it ends with an adapter
+    /// A run interrupted by SIGINT or SIGTERM saves a checkpoint and exits 0; resumed, it ends with an adapter
     /// byte-identical to an uninterrupted run's. The signal is sent once the first step's log line has
     /// been read (an event, not a delay); wherever the run then stops, the result must be the same.
-    @Test func interruptedRunResumesBitwise() throws {
+    @Test(arguments: [SIGINT, SIGTERM])
+    func interruptedRunResumesBitwise(signal: Int32) throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let straight = directory.appendingPathComponent("straight")
@@ -97,7 +98,7 @@ import Darwin
             if chunk.isEmpty { break }  // end of output: the process has exited
             buffer.append(chunk)
             if !signalled, String(decoding: buffer, as: UTF8.self).contains("\"step\": 1,") {
-                kill(process.processIdentifier, SIGINT)
+                kill(process.processIdentifier, signal)
                 signalled = true
             }
         }
@@ -122,6 +123,72 @@ import Darwin
         // The log reads as one run: every step once, and the same losses as the uninterrupted run.
         let losses = { (url: URL) in try Self.logLines(url).map { "\($0["step"]!) \($0["loss"]!)" } }
         #expect(try losses(stopped) == losses(straight))
+    }
+
+    // MARK: Evaluation during training
+
+    /// A retrieval task over the golden data: each query must find its positive among every document.
+    static func writeRetrievalTask(in directory: URL) throws -> URL {
+        let lines = try String(contentsOfFile: goldenData, encoding: .utf8).split(separator: "\n")
+            .map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        var documents: [String] = []
+        for line in lines {
+            for text in [line["positive"] as! String] + (line["negatives"] as! [String]) where !documents.contains(text) {
+                documents.append(text)
+            }
+        }
+        func json(_ object: [String: String]) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let data = directory.appendingPathComponent("beir")
+        try FileManager.default.createDirectory(at: data.appendingPathComponent("qrels"), withIntermediateDirectories: true)
+        try documents.enumerated().map { try json(["_id": "d\($0.offset)", "text": $0.element]) }.joined(separator: "\n")
+            .write(to: data.appendingPathComponent("corpus.jsonl"), atomically: true, encoding: .utf8)
+        try lines.enumerated().map { try json(["_id": "q\($0.offset)", "text": $0.element["query"] as! String]) }.joined(separator: "\n")
+            .write(to: data.appendingPathComponent("queries.jsonl"), atomically: true, encoding: .utf8)
+        try lines.enumerated().map { "q\($0.offset)\td\(documents.firstIndex(of: $0.element["positive"] as! String)!)\t1" }
+            .joined(separator: "\n").write(to: data.appendingPathComponent("qrels/test.tsv"), atomically: true, encoding: .utf8)
+        let task = directory.appendingPathComponent("golden-retrieval.json")
+        try #"{"name": "GoldenRetrieval", "type": "retrieval", "data": {"path": "beir"}}"#
+            .write(to: task, atomically: true, encoding: .utf8)
+        return task
+    }
+
+    /// `--eval-tasks` evaluates the model being trained before the first step, every `--eval-steps` and
+    /// at the end; each evaluation is a log line with the scores (also on stdout with `--log-format json`),
+    /// and the last one equals `eval` on the trained adapter.
+    @Test func evaluationRunsBeforeDuringAndAfterTraining() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let task = try Self.writeRetrievalTask(in: directory)
+        let output = directory.appendingPathComponent("run")
+        let result = try cli.run(Self.shortRun(output: output, steps: 3)
+                                 + ["--eval-tasks", task.path, "--eval-steps", "2", "--log-format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try Self.logLines(output)
+        let evaluations = log.filter { $0["eval"] != nil }
+        #expect(evaluations.map { $0["step"] as? Int } == [0, 2, 3])
+        #expect(log.filter { $0["loss"] != nil }.map { $0["step"] as? Int } == [1, 2, 3])
+        var finalScore = -1.0
+        for evaluation in evaluations {
+            let tasks = try #require(evaluation["eval"] as? [String: Any])
+            let scores = try #require(tasks["GoldenRetrieval"] as? [String: Any])
+            #expect(scores["main_score_name"] as? String == "ndcg_at_10")
+            let main = try #require(scores["main_score"] as? Double)
+            #expect((0...1).contains(main))
+            #expect((scores["scores"] as? [String: Double])?["ndcg_at_10"] == main)
+            finalScore = main
+        }
+        #expect(result.stdout.split(separator: "\n").filter { $0.contains("\"eval\"") }.count == 3)
+        #expect(result.stderr.contains("eval step 0: GoldenRetrieval ndcg_at_10"), "\(result.stderr)")
+
+        let check = try cli.run(["eval", "--model", CLITests.embeddingModel, "--adapter", output.path, "--tasks", task.path,
+                                 "--output", directory.appendingPathComponent("eval").path, "--no-cache"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: directory.appendingPathComponent("eval/GoldenRetrieval.json"))) as? [String: Any])
+        let evaluated = try #require(report["main_score"] as? Double)
+        #expect(abs(evaluated - finalScore) <= 1e-6, "eval \(evaluated) vs training log \(finalScore)")
     }
 
     // MARK: Errors
