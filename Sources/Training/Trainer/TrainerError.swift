@@ -14,6 +14,7 @@ public enum TrainerError: Error, LocalizedError, Equatable {
     /// A checkpoint is missing, damaged, or from another configuration.
     case badCheckpoint(String)
 
+    /// The one-line message.
     public var errorDescription: String? {
         switch self {
         case .invalidConfiguration(let message), .unsuitableModel(let message), .unusableData(let message):
