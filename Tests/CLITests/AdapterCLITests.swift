@@ -131,3 +131,45 @@ extension CLITests {
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("out").path))
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension CLITests {
+    /// POSTs `body` as JSON to the local server and returns the decoded JSON answer.
+    func postJSON(port: Int, path: String, body: [String: Any]) async throws -> Any {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
+        return try JSONSerialization.jsonObject(with: data)
+    }
+
+    /// `serve --adapter --reranker-adapter`: both models are served with their adapters merged.
+    @Test func serveAppliesBothAdapters() async throws {
+        let golden = try adapterGolden()
+        let server = try await ServeProcess(binary: Self.binary, arguments: [
+            "serve", "--model", Self.embeddingModel, "--adapter", Self.embeddingAdapter,
+            "--reranker", Self.rerankerModel, "--reranker-adapter", Self.rerankerAdapter, "--port", "0",
+        ])
+        defer { server.stop() }
+        let embedded = try await postJSON(port: server.port, path: "/v1/embeddings", body: ["input": golden.embedding.texts])
+        let vectors = ((embedded as? [String: Any])?["data"] as? [[String: Any]] ?? [])
+            .compactMap { ($0["embedding"] as? [NSNumber])?.map(\.floatValue) }
+        let difference = largestDifference(vectors, golden.embedding.embeddings)
+        #expect(difference <= 1e-4, "max |Δ| \(difference)")
+
+        let reranked = try await postJSON(port: server.port, path: "/rerank", body: ["query": golden.queries[1], "texts": golden.documents])
+        var scores = [Float](repeating: .nan, count: golden.documents.count)
+        for entry in reranked as? [[String: Any]] ?? [] {
+            if let index = entry["index"] as? Int, let score = entry["score"] as? NSNumber, scores.indices.contains(index) {
+                scores[index] = score.floatValue
+            }
+        }
+        let scoreDifference = largestDifference([scores], [golden.reranker.scores[1]])
+        #expect(scoreDifference <= 1e-4, "max |Δ| \(scoreDifference): \(scores)")
+    }
+}
