@@ -16,36 +16,47 @@ public enum SimilaritySearch {
     ///   - tieRank: optional rank per corpus row used between equal scores (lower first); retrieval
     ///     passes trec_eval's document-id order so a cut at k keeps the documents trec_eval would rank first.
     public static func topK(queries: [[Float]], corpus: [[Float]], k: Int, tieRank: [Int]? = nil) -> [[Hit]] {
-        guard let dimensions = corpus.first?.count, !queries.isEmpty, k > 0 else { return queries.map { _ in [] } }
-        let keep = min(k, corpus.count)
-        let rank = tieRank ?? Array(corpus.indices)
+        guard let dimensions = corpus.first?.count else { return queries.map { _ in [] } }
         let flatCorpus = corpus.flatMap { $0 }
+        return flatCorpus.withUnsafeBufferPointer {
+            topK(queries: queries, corpus: $0, dimensions: dimensions, k: k, tieRank: tieRank)
+        }
+    }
+
+    /// The same search over a corpus stored row-major in one buffer of `dimensions`-wide rows (for
+    /// example a memory-mapped file), so a corpus larger than memory is never copied. Without `tieRank`,
+    /// equal scores are ordered by corpus row.
+    public static func topK(queries: [[Float]], corpus flatCorpus: UnsafeBufferPointer<Float>, dimensions: Int, k: Int,
+                            tieRank: [Int]? = nil) -> [[Hit]] {
+        let corpusCount = dimensions > 0 ? flatCorpus.count / dimensions : 0
+        guard corpusCount > 0, !queries.isEmpty, k > 0 else { return queries.map { _ in [] } }
+        let keep = min(k, corpusCount)
         let flatQueries = queries.flatMap { $0 }
         // Higher score first; between equal scores the lower tie rank first.
         @inline(__always) func better(_ a: Hit, _ b: Hit) -> Bool {
-            a.score != b.score ? a.score > b.score : rank[a.index] < rank[b.index]
+            if a.score != b.score { return a.score > b.score }
+            guard let tieRank else { return a.index < b.index }
+            return tieRank[a.index] < tieRank[b.index]
         }
         var heaps = [[Hit]](repeating: [], count: queries.count)
         let corpusBlock = 4096, queryBlock = 64
         var scores = [Float](repeating: 0, count: corpusBlock * queryBlock)
-        for corpusStart in stride(from: 0, to: corpus.count, by: corpusBlock) {
-            let corpusCount = min(corpusBlock, corpus.count - corpusStart)
+        for corpusStart in stride(from: 0, to: corpusCount, by: corpusBlock) {
+            let blockCount = min(corpusBlock, corpusCount - corpusStart)
             for queryStart in stride(from: 0, to: queries.count, by: queryBlock) {
                 let queryCount = min(queryBlock, queries.count - queryStart)
                 flatQueries.withUnsafeBufferPointer { q in
-                    flatCorpus.withUnsafeBufferPointer { c in
-                        scores.withUnsafeMutableBufferPointer { s in
-                            MatrixMultiply.multiply(
-                                q.baseAddress! + queryStart * dimensions, rows: queryCount,
-                                by: c.baseAddress! + corpusStart * dimensions, outputs: corpusCount, inner: dimensions,
-                                into: s.baseAddress!)
-                        }
+                    scores.withUnsafeMutableBufferPointer { s in
+                        MatrixMultiply.multiply(
+                            q.baseAddress! + queryStart * dimensions, rows: queryCount,
+                            by: flatCorpus.baseAddress! + corpusStart * dimensions, outputs: blockCount, inner: dimensions,
+                            into: s.baseAddress!)
                     }
                 }
                 for row in 0..<queryCount {
                     let query = queryStart + row
-                    for column in 0..<corpusCount {
-                        let hit = Hit(index: corpusStart + column, score: scores[row * corpusCount + column])
+                    for column in 0..<blockCount {
+                        let hit = Hit(index: corpusStart + column, score: scores[row * blockCount + column])
                         if heaps[query].count < keep {
                             heaps[query].append(hit)
                             siftUp(&heaps[query], from: heaps[query].count - 1, better: better)
