@@ -29,6 +29,43 @@ import Testing
         }
     }
 
+    /// Keeping the forward's checkpoints for the backward changes nothing but the work done.
+    @Test func retainedActivationsGiveTheSameStatesAndGradients() throws {
+        let golden = try GoldenCase.load("embedding-full")
+        let sequences = golden.sequences
+        let plain = try golden.trainableModel()
+        let retaining = try golden.trainableModel()
+        let states = try plain.lastHiddenStates(sequences)
+        #expect(try retaining.lastHiddenStates(sequences, retainingActivations: true) == states)
+        try plain.accumulateGradients(sequences, lastHiddenStateGradients: golden.stateGradients)
+        try retaining.accumulateGradients(sequences, lastHiddenStateGradients: golden.stateGradients)
+        for (a, b) in zip(plain.parameters, retaining.parameters) {
+            #expect(a.gradients == b.gradients, "\(a.name)")
+        }
+    }
+
+    /// bf16 precision (bf16 products of the frozen weights, fp32 accumulation and master weights) stays
+    /// close to fp32: same loss landscape, gradients within bf16 rounding.
+    @Test func bfloat16GradientsStayCloseToFloat32() throws {
+        let golden = try GoldenCase.load("embedding-lora")
+        let lora = try #require(golden.lora)
+        let initial = try TrainingFixtures.adapterValues(golden.folder.appendingPathComponent(lora.initial_adapter))
+        let method = TrainingMethod.lora(LoRAConfiguration(rank: lora.rank, alpha: lora.alpha))
+        let exact = try TrainableModel(directory: golden.modelDirectory, method: method, precision: .float32, initialLoRAValues: initial)
+        let fast = try TrainableModel(directory: golden.modelDirectory, method: method, precision: .bfloat16, initialLoRAValues: initial)
+        for model in [exact, fast] {
+            try model.accumulateGradients(golden.sequences, lastHiddenStateGradients: golden.stateGradients)
+        }
+        var worst = 0.0
+        for (a, b) in zip(fast.parameters, exact.parameters) {
+            let error = TrainingFixtures.relativeError(a.gradients, b.gradients)
+            worst = max(worst, error)
+            #expect(error < 5e-2, "\(a.name): \(error)")
+        }
+        #expect(worst > 0, "bf16 products really ran")
+        print("bf16 vs fp32 LoRA gradients: worst relative difference \(worst)")
+    }
+
     /// PEFT's initialisation: A uniform in ±1/√in (Kaiming-uniform, a = √5) from the seed, B zero;
     /// parameters in a stable, documented order.
     @Test func loraInitialisation() throws {

@@ -6,8 +6,9 @@ extension TrainableModel {
     /// Back-propagates `lastHiddenStateGradients` (dL/d final-norm last-token state, one row of `hidden`
     /// per sequence) through the model, adding to every parameter's `gradients`.
     ///
-    /// Runs its own forward pass keeping only each layer's input (activation checkpointing), then walks
-    /// the layers backwards, recomputing one layer's activations at a time with the shared forward.
+    /// Runs its own forward pass keeping only each layer's input (activation checkpointing), unless
+    /// `lastHiddenStates(sequences, retainingActivations: true)` just kept them; then walks the layers
+    /// backwards, recomputing one layer's activations at a time with the shared forward.
     /// Sequences are independent, so calling this on disjoint parts of a batch and summing (gradient
     /// caching) gives the gradients of the whole batch.
     public func accumulateGradients(_ sequences: [[Int]], lastHiddenStateGradients: [[Float]]) throws {
@@ -21,20 +22,18 @@ extension TrainableModel {
         }
         guard !sequences.isEmpty else { return }
         let model = self.model
-        let batch = model.packedBatch(sequences)
+        let forward: RetainedForward
+        if let retained, retained.sequences == sequences {
+            forward = retained
+        } else {
+            forward = checkpointedForward(sequences)
+        }
+        retained = nil
+        let batch = forward.batch
         let count = batch.tokenCount
         let work = LayerWorkspace(configuration: c, tokens: count)
-
-        // Forward, keeping each layer's input rows (the checkpoints).
-        let residual = ActivationBuffer(count * hidden)
-        model.embed(batch.tokens, into: residual.pointer)
-        var checkpoints: [ActivationBuffer] = []
-        for layerIndex in layers.indices {
-            let input = ActivationBuffer(count * hidden)
-            input.pointer.update(from: residual.pointer, count: count * hidden)
-            checkpoints.append(input)
-            model.forwardLayer(layerIndex, batch: batch, residual: residual.pointer, buffers: work.buffers)
-        }
+        let residual = forward.output
+        var checkpoints = forward.layerInputs
 
         // Final norm at each sequence's last row.
         let gradient = ActivationBuffer(count * hidden)
@@ -78,6 +77,26 @@ extension TrainableModel {
                 }
             }
         }
+    }
+
+    /// The forward pass of training: every row through every layer (the last layer keeps all rows, which
+    /// are row-independent, so the last-token rows equal inference's bitwise), keeping each layer's input.
+    func checkpointedForward(_ sequences: [[Int]]) -> RetainedForward {
+        let c = configuration
+        let hidden = c.hiddenSize
+        let batch = model.packedBatch(sequences)
+        let count = batch.tokenCount
+        let work = LayerWorkspace(configuration: c, tokens: count)
+        let residual = ActivationBuffer(count * hidden)
+        model.embed(batch.tokens, into: residual.pointer)
+        var checkpoints: [ActivationBuffer] = []
+        for layerIndex in layers.indices {
+            let input = ActivationBuffer(count * hidden)
+            input.pointer.update(from: residual.pointer, count: count * hidden)
+            checkpoints.append(input)
+            model.forwardLayer(layerIndex, batch: batch, residual: residual.pointer, buffers: work.buffers)
+        }
+        return RetainedForward(sequences: sequences, batch: batch, layerInputs: checkpoints, output: residual)
     }
 
     /// One layer's backward. `work` holds the recorded forward of this layer (from `input`); `gradient`
@@ -195,6 +214,15 @@ extension TrainableModel {
             }
         }
     }
+}
+
+/// What the backward pass needs from the forward: the packed batch, each layer's input rows (the
+/// activation checkpoints) and the last layer's output rows.
+struct RetainedForward {
+    let sequences: [[Int]]
+    let batch: PackedBatch
+    let layerInputs: [ActivationBuffer]
+    let output: ActivationBuffer
 }
 
 /// A pointer shared by the tasks of one parallel loop (they touch disjoint elements).

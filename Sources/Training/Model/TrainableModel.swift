@@ -39,10 +39,12 @@ public final class TrainableModel: @unchecked Sendable {
     private let frozenWeights: Qwen3Weights?
     /// The model the forward runs on; rebuilt by `parametersDidChange` (norms are copied into it).
     private(set) var model: Qwen3Model
-    /// Whether checkpoint tensor names carry `model.` (causal-LM checkpoints), for saving.
+    /// `"model."` when the checkpoint's tensor names carry it (causal-LM checkpoints), else `""`: PEFT
+    /// adapter keys and saved tensors follow the input's layout.
     let namePrefix: String
-    /// Each checkpoint tensor's file dtype, keyed by canonical name, for saving in the input dtype.
-    let fileDataTypes: [String: TensorDataType]
+    /// The checkpoints of the last `lastHiddenStates(_:retainingActivations: true)` call, which the next
+    /// `accumulateGradients` on the same sequences uses instead of running the forward again.
+    var retained: RetainedForward?
 
     /// Loads a Hugging Face model directory for training.
     ///
@@ -82,12 +84,6 @@ public final class TrainableModel: @unchecked Sendable {
         self.features = features
         self.pool = pool
         self.namePrefix = prefix
-        var dataTypes: [String: TensorDataType] = [:]
-        for name in checkpoint.tensorNames {
-            let canonical = name.hasPrefix("model.") ? String(name.dropFirst(6)) : name
-            dataTypes[canonical] = checkpoint.tensor(named: name)!.dataType
-        }
-        self.fileDataTypes = dataTypes
 
         let hidden = c.hiddenSize
         let queryWidth = c.attentionHeads * c.headDimension
@@ -250,6 +246,7 @@ public final class TrainableModel: @unchecked Sendable {
     /// Call after an optimiser changed `parameters`: the forward reads linear weights and LoRA factors
     /// in place, but holds copies of the norm weights, which are refreshed here.
     public func parametersDidChange() {
+        retained = nil
         guard case .full = method else { return }
         model = Qwen3Model(
             configuration: configuration,
@@ -260,6 +257,7 @@ public final class TrainableModel: @unchecked Sendable {
 
     /// Sets every parameter's gradient to zero.
     public func zeroGradients() {
+        retained = nil
         parameters.forEach { $0.zeroGradients() }
     }
 
@@ -277,10 +275,26 @@ public final class TrainableModel: @unchecked Sendable {
         }
     }
 
-    /// The final-norm hidden state at the last token of each sequence (`sequences.count × hidden`):
-    /// inference's forward, recording nothing.
-    public func lastHiddenStates(_ sequences: [[Int]]) throws -> [[Float]] {
+    /// The final-norm hidden state at the last token of each sequence (`sequences.count × hidden`).
+    ///
+    /// - Parameter retainingActivations: `false` (the default) runs inference's forward and keeps
+    ///   nothing. `true` keeps each layer's input rows (hidden values per token and layer) until the next
+    ///   `accumulateGradients` call with the same sequences, which then skips its own forward pass: use it
+    ///   when the whole batch is back-propagated at once (no gradient caching). The states are bitwise
+    ///   the same either way.
+    public func lastHiddenStates(_ sequences: [[Int]], retainingActivations: Bool = false) throws -> [[Float]] {
         try validate(sequences)
-        return try model.lastHiddenStates(for: sequences)
+        retained = nil
+        guard retainingActivations, !sequences.isEmpty else { return try model.lastHiddenStates(for: sequences) }
+        let forward = checkpointedForward(sequences)
+        retained = forward
+        let hidden = configuration.hiddenSize
+        return forward.batch.segments.map { segment in
+            var state = [Float](repeating: 0, count: hidden)
+            state.withUnsafeMutableBufferPointer { state in
+                model.finalNorm(forward.output.pointer + (segment.start + segment.length - 1) * hidden, into: state.baseAddress!)
+            }
+            return state
+        }
     }
 }
