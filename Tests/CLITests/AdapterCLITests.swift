@@ -103,6 +103,12 @@ extension CLITests {
         #expect(!evalAdapted.stdout.isEmpty && evalPlain.stdout != evalAdapted.stdout, "\(evalPlain.stdout) | \(evalAdapted.stdout)")
         let cacheFiles = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("cache").path)
         #expect(cacheFiles.count == 2, "\(cacheFiles)")
+        // run.json says which adapter produced the scores (and nothing when there was none).
+        func runRecord(_ name: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent(name).appendingPathComponent("run.json"))) as? [String: Any] ?? [:]
+        }
+        #expect(try runRecord("adapted")["adapter"] as? String == Self.embeddingAdapter)
+        #expect(try runRecord("plain")["adapter"] == nil)
     }
 
     @Test func badAdapterIsAOneLineError() throws {

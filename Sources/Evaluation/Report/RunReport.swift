@@ -24,6 +24,10 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// which each task's result records).
     public var limit: Int?
     public var corpusLimit: Int?
+    /// The LoRA adapter directories merged into the embedding model and the reranker (`--adapter`,
+    /// `--reranker-adapter`), so a run's record says which weights produced its scores.
+    public var adapter: String?
+    public var rerankerAdapter: String?
 
     /// Texts per second of encoder time.
     public var textsPerSecond: Double { embedding.seconds > 0 ? Double(embedding.texts) / embedding.seconds : 0 }
@@ -33,15 +37,17 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public init(model: String, modelPath: String, reranker: String?, precision: String, dimensions: Int?,
                 loadSeconds: Double, rerankerLoadSeconds: Double?, peakResidentBytes: Int,
                 embedding: EmbeddingService.Throughput, totalSeconds: Double, tasks: [String],
-                limit: Int? = nil, corpusLimit: Int? = nil) {
+                limit: Int? = nil, corpusLimit: Int? = nil, adapter: String? = nil, rerankerAdapter: String? = nil) {
         self.model = model; self.modelPath = modelPath; self.reranker = reranker; self.precision = precision
         self.dimensions = dimensions; self.loadSeconds = loadSeconds; self.rerankerLoadSeconds = rerankerLoadSeconds
         self.peakResidentBytes = peakResidentBytes; self.embedding = embedding; self.totalSeconds = totalSeconds; self.tasks = tasks
         self.limit = limit; self.corpusLimit = corpusLimit
+        self.adapter = adapter; self.rerankerAdapter = rerankerAdapter
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, reranker, precision, dimensions, embedding, tasks, limit
+        case model, reranker, precision, dimensions, embedding, tasks, limit, adapter
+        case rerankerAdapter = "reranker_adapter"
         case corpusLimit = "corpus_limit"
         case modelPath = "model_path", loadSeconds = "load_seconds", rerankerLoadSeconds = "reranker_load_seconds"
         case peakResidentBytes = "peak_rss_bytes", totalSeconds = "total_seconds"
@@ -58,6 +64,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
         embedding = try c.decode(EmbeddingService.Throughput.self, forKey: .embedding)
         totalSeconds = try c.decode(Double.self, forKey: .totalSeconds); tasks = try c.decode([String].self, forKey: .tasks)
         limit = try c.decodeIfPresent(Int.self, forKey: .limit); corpusLimit = try c.decodeIfPresent(Int.self, forKey: .corpusLimit)
+        adapter = try c.decodeIfPresent(String.self, forKey: .adapter)
+        rerankerAdapter = try c.decodeIfPresent(String.self, forKey: .rerankerAdapter)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -69,6 +77,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         try c.encode(peakResidentBytes, forKey: .peakResidentBytes); try c.encode(embedding, forKey: .embedding)
         try c.encode(totalSeconds, forKey: .totalSeconds); try c.encode(tasks, forKey: .tasks)
         try c.encode(limit, forKey: .limit); try c.encode(corpusLimit, forKey: .corpusLimit)  // null: not given
+        try c.encodeIfPresent(adapter, forKey: .adapter); try c.encodeIfPresent(rerankerAdapter, forKey: .rerankerAdapter)
         try c.encode(textsPerSecond, forKey: .textsPerSecond); try c.encode(tokensPerSecond, forKey: .tokensPerSecond)
     }
 }

@@ -108,7 +108,8 @@ public enum EvaluationSession {
             loadSeconds: loadSeconds, rerankerLoadSeconds: rerankerLoadSeconds,
             peakResidentBytes: ResourceUsage.peakResidentBytes(), embedding: await service.throughput(),
             totalSeconds: Date().timeIntervalSince(began), tasks: results.map(\.task),
-            limit: configuration.limit, corpusLimit: configuration.corpusLimit)
+            limit: configuration.limit, corpusLimit: configuration.corpusLimit,
+            adapter: configuration.adapterPath, rerankerAdapter: configuration.rerankerAdapterPath)
         return RunReport(summary: summary, results: results)
     }
 }
