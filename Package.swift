@@ -75,7 +75,9 @@ let package = Package(
                 "Training", "Qwen3Embedding", "Evaluation", "Kernels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The synthesis prompt templates, editable files loaded with Bundle.module (--prompt-dir overrides).
+            resources: [.copy("Synthesis/Prompts")]
         ),
         // Command-line interface.
         .executableTarget(
