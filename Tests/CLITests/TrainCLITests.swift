@@ -191,6 +191,48 @@ import Darwin
         #expect(abs(evaluated - finalScore) <= 1e-6, "eval \(evaluated) vs training log \(finalScore)")
     }
 
+    // MARK: Learning
+
+    /// Learning works: LoRA training on the synthetic topic task (Tests/Fixtures/training/synthetic-task,
+    /// the settings of its README) raises the held-out nDCG@10 from the untrained model's value to ≥ 0.9,
+    /// measured by `eval --adapter` on the result (and logged by the run's own evaluations).
+    ///
+    /// Disabled until the synthetic task is learnable at CI size: its own torch prototype does not reach
+    /// 0.9 yet (Tests/Fixtures/training/README.md, "Status"), and a debug build trains the tiny fixture at
+    /// ~35–40 tokens/s on a 2-core machine without AVX-512, so 30 steps of 16 examples take ~4.5 min.
+    @Test(.disabled("the synthetic task does not reach nDCG@10 0.9 yet, even in the torch prototype (fixtures README, Status)"))
+    func trainingRaisesHeldOutNDCGOnTheSyntheticTask() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let task = Self.training.appendingPathComponent("synthetic-task")
+        let output = directory.appendingPathComponent("run")
+        let result = try cli.run([
+            "train", "--model", CLITests.embeddingModel, "--data", task.appendingPathComponent("train.jsonl").path,
+            "--output", output.path, "--lora-rank", "16", "--lora-alpha", "32", "--learning-rate", "2e-3", "--batch-size", "16",
+            "--epochs", "3", "--negatives", "3", "--scheduler", "linear", "--max-grad-norm", "1", "--seed", "42",
+            "--eval-tasks", task.appendingPathComponent("task.json").path,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let evaluations = try Self.logLines(output).compactMap { line -> (Int, Double)? in
+            guard let tasks = line["eval"] as? [String: Any], let scores = tasks["SyntheticTopicRetrieval"] as? [String: Any],
+                  let main = scores["main_score"] as? Double else { return nil }
+            return (line["step"] as! Int, main)
+        }
+        let before = try #require(evaluations.first { $0.0 == 0 }?.1)
+        let logged = try #require(evaluations.last?.1)
+
+        let check = try cli.run(["eval", "--model", CLITests.embeddingModel, "--adapter", output.path,
+                                 "--tasks", task.appendingPathComponent("task.json").path,
+                                 "--output", directory.appendingPathComponent("eval").path, "--no-cache"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: directory.appendingPathComponent("eval/SyntheticTopicRetrieval.json"))) as? [String: Any])
+        let after = try #require(report["main_score"] as? Double)
+        #expect(after >= 0.9, "held-out nDCG@10 \(before) before, \(after) after training")
+        #expect(after > before + 0.2, "held-out nDCG@10 \(before) before, \(after) after training")
+        #expect(abs(after - logged) <= 1e-6, "eval \(after) vs the run's last evaluation \(logged)")
+    }
+
     // MARK: Errors
 
     @Test(arguments: [

@@ -247,7 +247,7 @@ struct TrainingSession {
             sequences.append(tokens(example.query, instruction: example.instruction(configured: configuration.instruction)))
             for document in example.documents { sequences.append(tokens(document, instruction: nil)) }
         }
-        let states = try model.lastHiddenStates(sequences)
+        let states = try model.lastHiddenStates(sequences, retainingActivations: retainsActivations(sequences.count))
         var queries: [[Float]] = [], documents: [[[Float]]] = [], texts: [[String]] = []
         var cursor = 0
         for example in batch {
@@ -278,7 +278,7 @@ struct TrainingSession {
             }
         }
         let rows = try formatter.rerankerRows()
-        let states = try model.lastHiddenStates(sequences)
+        let states = try model.lastHiddenStates(sequences, retainingActivations: retainsActivations(sequences.count))
         let logits = try model.headLogits(states: states, rows: rows)
         var grouped: [[[Float]]] = []
         var cursor = 0
@@ -293,6 +293,12 @@ struct TrainingSession {
         let stateGradients = try model.headBackward(states: states, rows: rows, logitGradients: logitGradients.flatMap { $0 })
         try backward(sequences, stateGradients)
         return (loss, tokens)
+    }
+
+    /// Whether the forward that computes the loss should keep its activations: only when the whole batch
+    /// is then back-propagated at once, so the backward can skip a second forward (same numbers either way).
+    private func retainsActivations(_ count: Int) -> Bool {
+        (configuration.miniBatchSize ?? count) >= count
     }
 
     /// Back-propagates `sequences` with their cached last-state gradients, `miniBatchSize` texts at a
