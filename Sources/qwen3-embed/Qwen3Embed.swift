@@ -15,7 +15,7 @@ struct Qwen3Embed: AsyncParsableCommand {
         subcommands: [
             EmbedCommand.self, RerankCommand.self, TokenizeCommand.self, SimilarityCommand.self,
             BenchCommand.self, ServeCommand.self, EvalCommand.self, DownloadCommand.self, MergeCommand.self, MergeAdapterCommand.self, QuantizeCommand.self,
-            KernelBenchCommand.self, TrainCommand.self, SynthesizeCommand.self,
+            KernelBenchCommand.self, TrainCommand.self, MineCommand.self, FilterCommand.self, SynthesizeCommand.self,
         ]
     )
 

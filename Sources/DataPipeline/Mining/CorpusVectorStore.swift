@@ -23,6 +23,13 @@ public final class CorpusVectorStore: @unchecked Sendable {  // used from one ta
         public var corpus: String
         /// Floats per row.
         public var dimensions: Int
+
+        /// A header from its parts.
+        public init(model: String, corpus: String, dimensions: Int) {
+            self.model = model
+            self.corpus = corpus
+            self.dimensions = dimensions
+        }
     }
 
     /// The rows file.
