@@ -2,12 +2,19 @@ import Foundation
 
 /// A projection LoRA can adapt (PEFT's `target_modules` names).
 public enum LoRATarget: String, Sendable, CaseIterable, Codable {
+    /// The attention query projection.
     case queryProjection = "q_proj"
+    /// The attention key projection.
     case keyProjection = "k_proj"
+    /// The attention value projection.
     case valueProjection = "v_proj"
+    /// The attention output projection.
     case outputProjection = "o_proj"
+    /// The MLP gate projection.
     case gateProjection = "gate_proj"
+    /// The MLP up projection.
     case upProjection = "up_proj"
+    /// The MLP down projection.
     case downProjection = "down_proj"
 
     /// The module path inside a layer (`self_attn.q_proj`, `mlp.gate_proj`, …).

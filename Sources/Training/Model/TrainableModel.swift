@@ -52,7 +52,10 @@ public final class TrainableModel: @unchecked Sendable {
     ///   - directory: `config.json` + safetensors; a `.gguf` file (or a directory holding only GGUF) is
     ///     refused: train from safetensors, quantize afterwards.
     ///   - method: LoRA (A Kaiming-uniform with `seed`, B zero, PEFT's init) or full fine-tuning.
-    ///   - precision: arithmetic of the frozen base products in LoRA (bf16 checkpoints stay bf16 either way).
+    ///   - precision: arithmetic of the frozen base weights in LoRA: `.bfloat16` rounds activations and
+    ///     output gradients to bf16 for their products (fp32 accumulation; LoRA factors and gradients stay
+    ///     fp32). A bf16 checkpoint stays bf16 in memory either way. Full fine-tuning multiplies its fp32
+    ///     master weights in fp32.
     ///   - seed: seeds the LoRA A initialisation (`SeededGenerator`).
     ///   - initialLoRAValues: optional starting A/B values keyed by canonical name (e.g. read from a PEFT
     ///     adapter); every adapted tensor must be present with its shape.
