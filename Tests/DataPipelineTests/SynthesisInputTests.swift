@@ -81,6 +81,21 @@ import Testing
         #expect(try SynthesisResume.finishedQueries(in: "/nonexistent/out.jsonl").isEmpty)
     }
 
+    @Test("an output line has the training fields first and decodes back to the same example")
+    func outputLine() throws {
+        let example = SynthesizedExample(
+            query: "how do \"planes\" fly?", positive: "Wings make lift.\nEngines push.", documentID: "d/1", queryIndex: 2,
+            configuration: QueryConfiguration(character: "a pilot", questionType: .acquireKnowledge, difficulty: .university,
+                                              length: 8, language: "English"),
+            model: "qwen")
+        let line = try example.jsonLine()
+        let text = String(decoding: line, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"query":"how do \"planes\" fly?","positive":"Wings make lift.\nEngines push.","negatives":[],"document_id":"d/1","query_index":2,"configuration":{"#))
+        #expect(!text.contains("\n") || !text.contains("\n\n"))
+        #expect(!line.contains(UInt8(ascii: "\n")))
+        #expect(try JSONDecoder().decode(SynthesizedExample.self, from: line) == example)
+    }
+
     @Test("back-off doubles up to its cap; Retry-After takes seconds or an HTTP date")
     func backOff() throws {
         let policy = RetryPolicy(retries: 5, initialDelay: .milliseconds(500), maximumDelay: .seconds(3))

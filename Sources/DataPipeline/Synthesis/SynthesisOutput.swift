@@ -23,10 +23,39 @@ public struct SynthesizedExample: Codable, Sendable, Equatable {
     /// The LLM that wrote the query (`--llm`).
     public var model: String
 
-    enum CodingKeys: String, CodingKey {
-        case query, positive, negatives, configuration, model
+    /// An example from its parts.
+    public init(query: String, positive: String, negatives: [String] = [], documentID: String, queryIndex: Int,
+                configuration: QueryConfiguration, model: String) {
+        self.query = query
+        self.positive = positive
+        self.negatives = negatives
+        self.documentID = documentID
+        self.queryIndex = queryIndex
+        self.configuration = configuration
+        self.model = model
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case query, positive, negatives
         case documentID = "document_id"
         case queryIndex = "query_index"
+        case configuration, model
+    }
+
+    /// The JSON line, keys in a fixed order (the training fields first) so files diff and read well;
+    /// Foundation's encoder would order them by hash.
+    public func jsonLine() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func field(_ key: CodingKeys, _ value: some Encodable) throws -> Data {
+            try encoder.encode(key.rawValue) + Data(":".utf8) + encoder.encode(value)
+        }
+        let fields = [
+            try field(.query, query), try field(.positive, positive), try field(.negatives, negatives),
+            try field(.documentID, documentID), try field(.queryIndex, queryIndex),
+            try field(.configuration, configuration), try field(.model, model),
+        ]
+        return Data("{".utf8) + fields.joined(separator: Data(",".utf8)) + Data("}".utf8)
     }
 }
 
@@ -85,11 +114,16 @@ public actor JSONLinesAppender {
 
     deinit { close(descriptor) }
 
-    /// Appends `value` as one JSON line.
+    /// Appends `value` as one JSON line (keys sorted).
     public func append<Value: Encodable>(_ value: Value) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        var line = try encoder.encode(value)
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try append(line: encoder.encode(value))
+    }
+
+    /// Appends `line` (one JSON value without its newline) and a newline.
+    public func append(line json: Data) throws {
+        var line = json
         line.append(UInt8(ascii: "\n"))
         try line.withUnsafeBytes { raw in
             var offset = 0

@@ -180,9 +180,9 @@ public struct SynthesisRunner: Sendable {
         ) { SynthesisPrompts.parseQuery($0) }
         switch queryAnswer {
         case .success(let query):
-            try await output.append(SynthesizedExample(query: query, positive: document.text, negatives: [],
-                                                       documentID: document.id, queryIndex: index,
-                                                       configuration: configuration, model: options.llm))
+            let example = SynthesizedExample(query: query, positive: document.text, negatives: [], documentID: document.id,
+                                             queryIndex: index, configuration: configuration, model: options.llm)
+            try await output.append(line: example.jsonLine())
             return true
         case .failure(let failure):
             return try await fail("query", failure.reason, failure.attempts)
