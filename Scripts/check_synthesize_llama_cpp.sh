@@ -10,6 +10,13 @@
 #   BIN=PATH       the qwen3-embed binary (default: swift build, then .build/debug/qwen3-embed)
 #   DOCUMENTS=N    how many documents (default 4)
 # Not part of CI (it needs the pip build). Exit status 0 only if every document got a valid query.
+#
+# Last run (2026-12-03, llama-cpp-python 0.3.36 built from source with pip, ~35 min on 2 shared cores;
+# debug qwen3-embed): 4/4 documents got valid examples, 0 failures, 12 requests for the 8 steps in 27 s.
+# The 4 extra requests were answers the client rejected and asked again: llama-cpp-python's grammar for
+# a string with maxLength lets raw control characters (a literal newline) into the string, about one
+# query answer in six, which is not valid JSON (RFC 8259 requires them escaped); the configuration
+# step (enums only) always gave valid JSON.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${1:-$(mktemp -d /tmp/check-synthesize.XXXXXX)}"

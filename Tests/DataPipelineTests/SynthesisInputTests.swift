@@ -5,7 +5,7 @@ import Testing
 @Suite("SynthesisInputs") struct SynthesisInputTests {
     private func file(_ text: String, _ name: String = "input.jsonl") -> String {
         let path = scratchDirectory().appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 
@@ -91,7 +91,6 @@ import Testing
         let line = try example.jsonLine()
         let text = String(decoding: line, as: UTF8.self)
         #expect(text.hasPrefix(#"{"query":"how do \"planes\" fly?","positive":"Wings make lift.\nEngines push.","negatives":[],"document_id":"d/1","query_index":2,"configuration":{"#))
-        #expect(!text.contains("\n") || !text.contains("\n\n"))
         #expect(!line.contains(UInt8(ascii: "\n")))
         #expect(try JSONDecoder().decode(SynthesizedExample.self, from: line) == example)
     }
