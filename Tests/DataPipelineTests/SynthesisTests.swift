@@ -19,7 +19,7 @@ func writeDocuments(_ texts: [String], in folder: URL) -> String {
     let lines = texts.enumerated().map { index, text in
         String(data: try! JSONSerialization.data(withJSONObject: ["id": "doc-\(index)", "text": text]), encoding: .utf8)!
     }
-    FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+    _ = FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
     return path
 }
 
@@ -51,7 +51,11 @@ func makeRunner(endpoint: String, documents: String, output: String, seed: UInt6
 
 /// Runs `body` with an HTTP client that is shut down afterwards.
 func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    // A short connect time-out: a refused connection is retried by the pool until it expires (10 s by
+    // default), which only slows the endpoint-down test; nothing else waits on connecting.
+    var configuration = HTTPClient.Configuration()
+    configuration.timeout.connect = .milliseconds(500)
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     do {
         let result = try await body(http)
         try await http.shutdown()
