@@ -108,6 +108,10 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         let rule = try NegativeSelection(ranks: 3...100, count: 5, margin: 0)
         let ranking = hits([(1, 0.9), (2, 0.8), (4, 0.3), (6, 0.2)])
         #expect(rule.select(hits: ranking, positive: "pos", positiveScore: 0.4) { texts[$0] }.map(\.index) == [4, 6])
+        let far = try NegativeSelection(ranks: 3...Int.max, count: 5, margin: 0)
+        #expect(far.select(hits: ranking, positive: "pos", positiveScore: 0.4) { texts[$0] }.map(\.index) == [4, 6])
+        let past = try NegativeSelection(ranks: 9...20, count: 5, margin: 0)
+        #expect(past.select(hits: ranking, positive: "pos", positiveScore: 0.4) { texts[$0] }.isEmpty)
     }
 
     @Test func parsesAndRefusesRanges() throws {

@@ -49,7 +49,9 @@ public struct NegativeSelection: Sendable, Equatable {
                        text: (Int) throws -> String) rethrows -> [(index: Int, text: String)] {
         var chosen: [(index: Int, text: String)] = []
         let ceiling = positiveScore + margin
-        for rank in ranks where rank <= hits.count {
+        // Bounded by the ranking's length, so a --range far past the corpus costs nothing.
+        guard ranks.lowerBound <= hits.count else { return [] }
+        for rank in ranks.lowerBound...min(ranks.upperBound, hits.count) {
             let hit = hits[rank - 1]
             if hit.score > ceiling { continue }
             let candidate = try text(hit.index)
