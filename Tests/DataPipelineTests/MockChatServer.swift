@@ -12,6 +12,8 @@ struct RecordedRequest: Sendable {
     let number: Int
     /// The raw JSON body.
     let body: Data
+    /// The Authorization header, if any.
+    let authorization: String?
 
     /// The body as an object.
     var object: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
@@ -100,7 +102,7 @@ final class MockChatServer: Sendable {
         let router = Router()
         router.post("/v1/chat/completions") { request, _ -> Response in
             let buffer = try await request.body.collect(upTo: 16 * 1024 * 1024)
-            let recorded = await recorder.record(Data(buffer.readableBytesView))
+            let recorded = await recorder.record(Data(buffer.readableBytesView), authorization: request.headers[.authorization])
             let reply = await behaviour(recorded)
             if reply.hang {
                 // Until the client disconnects and the server cancels the handler, or the test ends.
@@ -143,8 +145,8 @@ private actor Recorder {
     private(set) var all: [RecordedRequest] = []
     private var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
 
-    func record(_ body: Data) -> RecordedRequest {
-        let request = RecordedRequest(arrival: .now, number: all.count + 1, body: body)
+    func record(_ body: Data, authorization: String?) -> RecordedRequest {
+        let request = RecordedRequest(arrival: .now, number: all.count + 1, body: body, authorization: authorization)
         all.append(request)
         waiters.removeAll { count, continuation in
             guard all.count >= count else { return false }

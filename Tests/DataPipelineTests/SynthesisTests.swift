@@ -81,6 +81,7 @@ func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T
             return await server.requests()
         }
         #expect(requests.count == 6)
+        #expect(requests.allSatisfy { $0.authorization == "Bearer test-key" })
         let sampler = try QuerySampler(languages: ["English", "German", "Chinese"], seed: 7)
         for (index, text) in texts.enumerated() {
             let mine = requests.filter { $0.prompt.contains(text) }
