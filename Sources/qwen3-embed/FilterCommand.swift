@@ -15,8 +15,8 @@ struct FilterCommand: AsyncParsableCommand {
             --min-similarity, and copies their lines verbatim, in input order, to --output. Prints how many \
             were kept; --report writes the similarity histogram (JSON, 40 bins of width 0.05 over [-1, 1]).
             Example:
-              qwen3-embed filter --model Qwen/Qwen3-Embedding-0.6B --data pairs.jsonl --min-similarity 0.7 \\
-                  --output kept.jsonl --report similarity.json
+              qwen3-embed filter --model Qwen/Qwen3-Embedding-0.6B --data pairs.jsonl \\
+                  --min-similarity 0.7 --output kept.jsonl --report similarity.json
             """)
 
     @OptionGroup var options: ModelOptions

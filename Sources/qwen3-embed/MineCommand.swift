@@ -18,8 +18,8 @@ struct MineCommand: AsyncParsableCommand {
             than K qualifying candidates gets what there is, and a warning counts them (train with \
             --allow-fewer-negatives, or widen --range).
             Example:
-              qwen3-embed mine --model Qwen/Qwen3-Embedding-0.6B --data pairs.jsonl --corpus corpus.jsonl \\
-                  --output mined.jsonl --negatives 7 --range 10-100 --margin 0.1
+              qwen3-embed mine --model Qwen/Qwen3-Embedding-0.6B --data pairs.jsonl \\
+                  --corpus corpus.jsonl --output mined.jsonl --negatives 7 --range 10-100
             """)
 
     @OptionGroup var options: ModelOptions
