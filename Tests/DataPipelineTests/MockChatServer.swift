@@ -96,6 +96,7 @@ final class MockChatServer: Sendable {
     func waitForRequests(_ count: Int) async { await recorder.wait(for: count) }
 
     /// Starts a server, runs `body` with it, stops it.
+    @discardableResult
     static func with<T: Sendable>(_ behaviour: @escaping Behaviour = { MockReply.valid(for: $0) },
                                   _ body: @Sendable (MockChatServer) async throws -> T) async throws -> T {
         let recorder = Recorder()
