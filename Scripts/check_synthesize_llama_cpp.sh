@@ -5,14 +5,15 @@
 # the run must complete with one query per document (issue 14, section 5).
 #
 # Usage: Scripts/check_synthesize_llama_cpp.sh [WORKDIR]
-#   VENV=DIR       the virtualenv (created, then llama-cpp-python[server] gguf numpy installed with pip;
+#   VENV=DIR       the virtualenv (default ~/.cache/qwen3-embed/venv-llama-cpp; created, then llama-cpp-python[server] gguf numpy installed with pip;
 #                  the first install compiles llama.cpp from source, several minutes on 2 cores)
 #   BIN=PATH       the qwen3-embed binary (default: swift build, then .build/debug/qwen3-embed)
 #   DOCUMENTS=N    how many documents (default 4)
 # Not part of CI (it needs the pip build). Exit status 0 only if every document got a valid query.
 #
 # Last run (2026-12-03, llama-cpp-python 0.3.36 built from source with pip, ~35 min on 2 shared cores;
-# debug qwen3-embed): 4/4 documents got valid examples, 0 failures, 12 requests for the 8 steps in 27 s.
+# debug qwen3-embed): 4/4 documents got valid examples, 0 failures, 12 requests for the 8 steps in 27 s
+# (a second run with DOCUMENTS=6: 6/6, 14 requests for 12 steps, 16 s).
 # The 4 extra requests were answers the client rejected and asked again: llama-cpp-python's grammar for
 # a string with maxLength lets raw control characters (a literal newline) into the string, about one
 # query answer in six, which is not valid JSON (RFC 8259 requires them escaped); the configuration
@@ -20,7 +21,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${1:-$(mktemp -d /tmp/check-synthesize.XXXXXX)}"
-VENV="${VENV:-$ROOT/.venv-llama-cpp}"
+VENV="${VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/qwen3-embed/venv-llama-cpp}"
 DOCUMENTS="${DOCUMENTS:-4}"
 mkdir -p "$WORK"
 log() { echo "check-synthesize: $*" >&2; }
