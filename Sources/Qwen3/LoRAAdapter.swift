@@ -19,7 +19,7 @@ public struct LoRAAdapterError: Error, LocalizedError, Equatable, Sendable {
 }
 
 /// The linear layers of a Qwen3 decoder layer that LoRA can adapt, by their PEFT module names.
-public enum LoRAModule: String, Sendable, CaseIterable, Comparable {
+public enum LoRAModule: String, Sendable, CaseIterable, Comparable, Codable {
     /// `self_attn.q_proj`.
     case queryProjection = "q_proj"
     /// `self_attn.k_proj`.

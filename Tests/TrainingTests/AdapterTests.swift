@@ -115,7 +115,7 @@ import Tokenizer
                     let values = (0..<(factorShape[0] * factorShape[1])).map { _ in
                         Float(Double(generator.next() >> 11) / Double(1 << 53) - 0.5)
                     }
-                    result.append(TrainableParameter(name: "layers.\(layer).\(target.modulePath).\(suffix).weight", shape: factorShape, values: values))
+                    result.append(TrainableParameter(name: "layers.\(layer).\(target.pathInLayer).\(suffix).weight", shape: factorShape, values: values))
                 }
             }
         }

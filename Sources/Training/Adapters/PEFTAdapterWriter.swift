@@ -132,7 +132,7 @@ public struct PEFTAdapterWriter: Sendable {
         }
         let parts = module.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "layers", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
-              let target = LoRATarget(rawValue: String(parts[3])), target.modulePath == "\(parts[2]).\(parts[3])" else { return nil }
+              let target = LoRATarget(rawValue: String(parts[3])), target.pathInLayer == "\(parts[2]).\(parts[3])" else { return nil }
         return (String(module), isA)
     }
 }

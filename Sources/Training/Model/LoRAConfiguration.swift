@@ -1,30 +1,9 @@
 import Foundation
+import Qwen3
 
-/// A projection LoRA can adapt (PEFT's `target_modules` names).
-public enum LoRATarget: String, Sendable, CaseIterable, Codable {
-    /// The attention query projection.
-    case queryProjection = "q_proj"
-    /// The attention key projection.
-    case keyProjection = "k_proj"
-    /// The attention value projection.
-    case valueProjection = "v_proj"
-    /// The attention output projection.
-    case outputProjection = "o_proj"
-    /// The MLP gate projection.
-    case gateProjection = "gate_proj"
-    /// The MLP up projection.
-    case upProjection = "up_proj"
-    /// The MLP down projection.
-    case downProjection = "down_proj"
-
-    /// The module path inside a layer (`self_attn.q_proj`, `mlp.gate_proj`, …).
-    public var modulePath: String {
-        switch self {
-        case .queryProjection, .keyProjection, .valueProjection, .outputProjection: return "self_attn." + rawValue
-        case .gateProjection, .upProjection, .downProjection: return "mlp." + rawValue
-        }
-    }
-}
+/// A projection LoRA can adapt: the Qwen3 module's `LoRAModule` (PEFT's `target_modules` names), the one
+/// list of adaptable projections that loading an adapter and training one share.
+public typealias LoRATarget = LoRAModule
 
 /// LoRA hyper-parameters: `y = W x + (alpha / rank) · B (A x)` on every targeted projection.
 public struct LoRAConfiguration: Sendable, Equatable {

@@ -116,7 +116,7 @@ public final class TrainableModel: @unchecked Sendable {
                 var adapters: [LoRATarget: TrainableLinear.Adapter] = [:]
                 for target in LoRATarget.allCases where lora.targets.contains(target) {
                     let shape = shapes[target]!
-                    let name = "layers.\(index).\(target.modulePath)"
+                    let name = "layers.\(index).\(target.pathInLayer)"
                     let bound = 1 / Float(shape.columns).squareRoot()
                     var aValues = (0..<(lora.rank * shape.columns)).map { _ in Float.random(in: -bound..<bound, using: &generator) }
                     var bValues = [Float](repeating: 0, count: shape.rows * lora.rank)
