@@ -132,6 +132,10 @@ struct OffsetAlignment {
     /// The input `range` a token made of the normalised bytes `range` covers: from the start of the
     /// character holding its first byte to the end of the character holding its last.
     func original(_ range: Range<Int>, in normalized: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        // A vocabulary whose spellings are not byte-level strings (a malformed tokenizer.json) can give a
+        // token more characters than the bytes it came from: keep the range inside the text.
+        let limit = origins.isEmpty ? normalized.count : origins.count
+        let range = min(range.lowerBound, limit)..<min(range.upperBound, limit)
         guard !range.isEmpty else { return base + range.lowerBound..<base + range.lowerBound }
         guard origins.isEmpty else {
             let first = origins[range.lowerBound], last = origins[range.upperBound - 1]

@@ -89,3 +89,22 @@ struct OffsetGoldens: Decodable {
         #expect(ranges.filter { $0.upperBound == east }.count == 2)
     }
 }
+
+/// A libFuzzer finding (tokenizer-json, 2026-12-03): a tokenizer.json whose vocabulary spells tokens with
+/// more characters than the bytes they were merged from made `encodeWithOffsets` read past the text
+/// (AddressSanitizer heap-buffer-overflow in `OffsetAlignment.original`). Offsets must stay inside the text.
+@Suite struct OffsetOverrunRegressionTests {
+    @Test("Offsets stay inside the text for a vocabulary whose spellings are longer than their bytes")
+    func malformedSpellingsKeepOffsetsInside() throws {
+        let file = Paths.packageRoot.appendingPathComponent("Tests/Fixtures/tokenizer/fuzz-offsets-overrun.json")
+        let tokenizer = try Tokenizer(tokenizerJSON: Data(contentsOf: file))
+        let text = "<|endoftext|>Hello, it's 2026!  caf\u{65}\u{301}\n\t東京 🙂 " + String(repeating: "abc", count: 120)
+        let tokens = tokenizer.encodeWithOffsets(text)
+        #expect(!tokens.isEmpty)
+        for token in tokens {
+            if let range = token.utf8Offsets {
+                #expect(range.lowerBound >= 0 && range.upperBound <= text.utf8.count, "offsets \(range) outside \(text.utf8.count) bytes")
+            }
+        }
+    }
+}
