@@ -51,18 +51,17 @@ public struct SourceDocumentError: Error, LocalizedError, Equatable, Sendable {
 public enum SourceDocuments {
     /// The documents of `path` in file order.
     public static func read(path: String) throws -> [SourceDocument] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // The chunked reader of the mining commands (line numbers, `\r\n`, a leading byte order mark);
+        // checked here first so a missing file is reported in this command's own words.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              FileManager.default.isReadableFile(atPath: path) else {
             throw SourceDocumentError(path: path, line: nil, reason: "cannot be read (no such file, or a directory)")
         }
         var documents: [SourceDocument] = []
         var seen: [String: Int] = [:]
-        var number = 0
-        for rawLine in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            number += 1
-            var line = rawLine[...]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if number == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+        try LineReader.forEachLine(of: path) { number, _, line in
+            if LineReader.isBlank(line) { return }
             func fail(_ reason: String) -> SourceDocumentError { SourceDocumentError(path: path, line: number, reason: reason) }
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
                 throw fail("not a JSON object (expected {\"id\", \"text\"} or a BEIR {\"_id\", \"title\", \"text\"})")
