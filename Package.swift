@@ -1,12 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-/// Release builds of the numeric code are compiled for speed (no overflow/bounds traps in the
-/// kernels' inner loops; inputs are validated before they reach them).
-let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-]
-
 let package = Package(
     name: "Qwen3Embedding",
     platforms: [.macOS(.v15)],
@@ -23,19 +17,21 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
+        // `swift package generate-documentation` for the DocC catalog of the library.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // Thin C target: only instructions Swift cannot select at run time (AVX-512 / BF16 kernels).
         // Always optimised: the tests run these kernels on large inputs even in debug builds.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Numeric kernels: packed matrix multiplication, normalisation, attention, CPU dispatch.
-        .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: kernelSettings),
+        .target(name: "Kernels", dependencies: ["CKernels"]),
         // Memory-mapped model files (safetensors, sharded checkpoints) with full validation.
-        .target(name: "ModelFormats"),
+        .target(name: "ModelFormats", dependencies: ["Kernels"]),
         // Byte-level BPE tokenizer, bit-exact with Hugging Face `tokenizers` for Qwen3.
-        .target(name: "Tokenizer"),
+        .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // The Qwen3 decoder: configuration, weight binding and the forward pass.
-        .target(name: "Qwen3", dependencies: ["Kernels", "ModelFormats"], swiftSettings: kernelSettings),
+        .target(name: "Qwen3", dependencies: ["Kernels", "ModelFormats"]),
         // Public API: Embedder and Reranker.
         .target(name: "Qwen3Embedding", dependencies: ["Qwen3", "Tokenizer", "ModelFormats", "Kernels"]),
         // OpenAI- and TEI-compatible HTTP server.
@@ -61,12 +57,11 @@ let package = Package(
             ]
         ),
         // Model tools: checkpoint merging (SLERP / linear) and safetensors writing.
-        .target(name: "ModelTools", dependencies: ["ModelFormats"]),
+        .target(name: "ModelTools", dependencies: ["ModelFormats", "Qwen3", "Tokenizer"]),
         // Fine-tuning: backward pass, LoRA / full training, the paper's losses, optimisers, PEFT adapters.
         .target(
             name: "Training",
-            dependencies: ["Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"],
-            swiftSettings: kernelSettings
+            dependencies: ["Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"]
         ),
         // Training data pipeline: query synthesis with an LLM, hard-negative mining, similarity filtering.
         .target(
@@ -87,26 +82,32 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"]),
-        .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["Qwen3Embedding", "Qwen3", "ModelFormats", "ModelTools", "Tokenizer"]),
+        // Shared by the test targets: fixture locations, golden files, the seeded generator.
+        .target(name: "TestSupport", dependencies: ["Kernels", "ModelFormats"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["TestSupport", "ModelFormats"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer", "ModelFormats"]),
+        .testTarget(name: "Qwen3EmbeddingTests", dependencies: ["TestSupport", "Qwen3Embedding", "Qwen3", "ModelFormats", "ModelTools", "Tokenizer"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Qwen3Embedding",
+                "TestSupport", "Server", "Qwen3Embedding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Qwen3Embedding"]),
-        .testTarget(name: "HubTests", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")]),
-        .testTarget(name: "ModelToolsTests", dependencies: ["ModelTools", "ModelFormats", "Qwen3Embedding"]),
-        .testTarget(name: "CLITests", dependencies: ["Qwen3Embedding", "Kernels"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Qwen3Embedding"]),
+        .testTarget(name: "HubTests", dependencies: ["TestSupport", "Hub", .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(
+            name: "ModelToolsTests",
+            dependencies: ["TestSupport", "ModelTools", "ModelFormats", "Qwen3Embedding", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Qwen3Embedding", "Kernels"]),
         .testTarget(
             name: "DataPipelineTests",
             dependencies: [
-                "DataPipeline", "Training", "Qwen3Embedding", "Evaluation",
+                "TestSupport", "DataPipeline", "Training", "Qwen3Embedding", "Evaluation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
