@@ -9,6 +9,22 @@ public enum MergeMethod: Sendable, Equatable, CustomStringConvertible {
     /// Weighted average `Σ wᵢ·xᵢ / Σ wᵢ` of any number of checkpoints (mergekit's `linear`).
     case linear(weights: [Double])
 
+    /// A method's name without its parameters, as `--method` spells it.
+    public enum Kind: String, CaseIterable, Sendable {
+        /// `MergeMethod.slerp(t:)`: exactly two checkpoints.
+        case slerp
+        /// `MergeMethod.linear(weights:)`: two or more checkpoints.
+        case linear
+    }
+
+    /// Which method this is, without its parameters.
+    public var kind: Kind {
+        switch self {
+        case .slerp: .slerp
+        case .linear: .linear
+        }
+    }
+
     /// Checks the parameters against the number of checkpoints.
     public func validate(checkpointCount: Int) throws(ModelToolsError) {
         guard checkpointCount >= 2 else { throw .invalidArgument("merging needs at least two checkpoints, got \(checkpointCount)") }

@@ -25,8 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Tokens per sequence.")
     var seqLen: Int = 128
 
-    @Option(help: "fp32, bf16 or auto.")
-    var precision: String = "auto"
+    @Option(help: "Arithmetic (auto: bf16 where the CPU has bf16 dot products, else fp32).")
+    var precision: PrecisionOption = .auto
 
     @Option(help: "Worker threads (default: one per core).")
     var threads: Int?
@@ -54,12 +54,11 @@ struct BenchCommand: AsyncParsableCommand {
         if let threads, !(1...KernelEnvironment.maximumThreads).contains(threads) {
             throw ValidationError("--threads must be between 1 and \(KernelEnvironment.maximumThreads), got \(threads)")
         }
-        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 
     func run() async throws {
         if tokenizer { return try benchTokenizer() }
-        let precision = Precision(argument: precision)!
+        let precision = precision.precision
         let pool = threads.map(ComputePool.init(width:)) ?? .shared
         let progress = Progress(label: "bench", total: iterations + 1)
         progress.note("loading \(model)")

@@ -41,8 +41,8 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     @Option(help: "Maximum tokens per input; longer inputs are truncated (the appended EOS is kept).")
     var maxLength: Int = 8192
 
-    @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast: bf16 inputs, fp32 accumulation), or auto (bf16 where the CPU has bf16 dot products).")
-    var precision: String = "fp32"
+    @Option(help: "Arithmetic: fp32 (exact), bf16 (fast: bf16 inputs, fp32 accumulation), or auto (bf16 where the CPU has bf16 dot products).")
+    var precision: PrecisionOption = .fp32
 
     @Option(help: adapterHelp)
     var adapter: String?
@@ -53,12 +53,11 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
         try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
     }
 
-    /// The parsed `--precision`.
-    var resolvedPrecision: Precision { Precision(argument: precision) ?? .float32 }
+    /// The `--precision` to load with (`auto` resolved for this CPU).
+    var resolvedPrecision: Precision { precision.precision }
 
     func validate() throws {
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
-        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 
     /// Loads `--model` as an embedding model for `command`; a model of another kind is refused with a

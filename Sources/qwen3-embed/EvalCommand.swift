@@ -60,8 +60,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Maximum tokens per input.")
     var maxLength: Int = 8192
 
-    @Option(help: "Arithmetic: fp32 (exact, default), bf16, or auto.")
-    var precision: String = "fp32"
+    @Option(help: "Arithmetic: fp32 (exact), bf16, or auto (bf16 where the CPU has bf16 dot products).")
+    var precision: PrecisionOption = .fp32
 
     func validate() throws {
         if compare.isEmpty {
@@ -75,7 +75,6 @@ struct EvalCommand: AsyncParsableCommand {
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         if let corpusLimit, corpusLimit <= 0 { throw ValidationError("--corpus-limit must be positive") }
-        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
     }
 
     func run() async throws {
@@ -85,8 +84,8 @@ struct EvalCommand: AsyncParsableCommand {
         let configuration = EvaluationConfiguration(
             modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit, corpusLimit: corpusLimit,
             cacheDirectory: noCache ? nil : URL(fileURLWithPath: cache ?? outputURL.appendingPathComponent("cache").path),
-            dimensions: dimensions, maxLength: maxLength, precision: Precision(argument: precision) ?? .float32,
-            precisionName: precision, adapterPath: adapter, rerankerAdapterPath: rerankerAdapter)
+            dimensions: dimensions, maxLength: maxLength, precision: precision.precision,
+            precisionName: precision.rawValue, adapterPath: adapter, rerankerAdapterPath: rerankerAdapter)
         let status = Progress(label: "eval", total: 0)
         let report = try await EvaluationSession.run(
             configuration,

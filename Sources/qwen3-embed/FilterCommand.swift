@@ -63,7 +63,7 @@ struct FilterCommand: AsyncParsableCommand {
         let embedder = try await options.loadEmbedder(for: "filter")
         if let dimensions { try embedder.validate(dimensions: dimensions) }
         let encoder = try EmbedderEncoder(embedder: embedder, modelPath: try await options.modelDirectory(), dimensions: dimensions,
-                                          precision: options.precision, adapterPath: options.adapter)
+                                          precision: options.precision.rawValue, adapterPath: options.adapter)
         let embeddingCache = try cache.map { try EmbeddingCache(directory: URL(fileURLWithPath: $0), modelIdentifier: encoder.identifier) }
         let service = EmbeddingService(encoder: encoder, cache: embeddingCache, chunkSize: batchSize,
                                        progress: { label, done, total in Progress(label: label, total: total).update(done) })

@@ -17,7 +17,7 @@ struct MergeCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "slerp (two models) or linear (two or more).")
-    var method: String = "slerp"
+    var method: MergeMethod.Kind = .slerp
 
     @Option(help: "Interpolation position in [0, 1] (slerp, or linear with two models and no --weights).")
     var t: Double = 0.5
@@ -33,13 +33,12 @@ struct MergeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard models.count >= 2 else { throw ValidationError("give at least two models to merge") }
-        guard ["slerp", "linear"].contains(method) else { throw ValidationError("--method must be slerp or linear") }
-        guard method == "linear" || weights == nil else { throw ValidationError("--weights applies to --method linear only") }
+        guard method == .linear || weights == nil else { throw ValidationError("--weights applies to --method linear only") }
     }
 
     func run() async throws {
         let mergeMethod: MergeMethod
-        if method == "slerp" {
+        if method == .slerp {
             mergeMethod = .slerp(t: t)
         } else if let weights {
             let parsed = weights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

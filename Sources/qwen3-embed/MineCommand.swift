@@ -87,7 +87,7 @@ struct MineCommand: AsyncParsableCommand {
         let embedder = try await options.loadEmbedder(for: "mine")
         if let dimensions { try embedder.validate(dimensions: dimensions) }
         let encoder = try EmbedderEncoder(embedder: embedder, modelPath: try await options.modelDirectory(), dimensions: dimensions,
-                                          precision: options.precision, adapterPath: options.adapter)
+                                          precision: options.precision.rawValue, adapterPath: options.adapter)
         let cacheURL = noCache
             ? FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-embed-mine-\(UUID().uuidString)")
             : URL(fileURLWithPath: cache ?? output + ".cache")

@@ -21,31 +21,22 @@ struct QuantizeCommand: AsyncParsableCommand {
     @Option(help: "A Hugging Face model directory or a Hub id (Qwen/Qwen3-Embedding-0.6B[@revision]).")
     var model: String
 
-    @Option(help: "Output type: \(GGUFFileType.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var type: String
+    @Option(help: "Output type.")
+    var type: GGUFFileType
 
     @Option(help: "The .gguf file to write (a regular file, replaced if it exists; never one of the model's own files).")
     var output: String
 
-    @Option(help: "auto, embedding or reranker.")
-    var kind: String = "auto"
+    @Option(help: "What the model is: auto tells a reranker by its name.")
+    var kind: ModelKindOption = .auto
 
     @Option(help: "general.name in the file (default: the model's directory or repository name).")
     var name: String?
 
-    func validate() throws {
-        guard GGUFFileType(rawValue: type.lowercased()) != nil else {
-            throw ValidationError("--type must be one of \(GGUFFileType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(type)'")
-        }
-        guard kind == "auto" || GGUFModelKind(rawValue: kind) != nil else {
-            throw ValidationError("--kind must be auto, embedding or reranker, got '\(kind)'")
-        }
-    }
-
     func run() async throws {
-        let fileType = GGUFFileType(rawValue: type.lowercased())!
+        let fileType = type
         let directory = try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
-        let converter = GGUFConverter(kind: GGUFModelKind(rawValue: kind), name: name)
+        let converter = GGUFConverter(kind: kind.ggufKind, name: name)
         let started = Date()
         let bar = QuantizeProgress(label: "writing \(fileType.name)")
         let plan = try converter.convert(modelDirectory: directory, fileType: fileType, output: output) { bar.update($0) }

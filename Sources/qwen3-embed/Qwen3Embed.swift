@@ -58,10 +58,29 @@ struct Qwen3Embed: AsyncParsableCommand {
         } else {
             text = message(for: error)
         }
-        let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let oneLine = Self.oneLine(text)
         StandardStreams.writeDiagnostic("qwen3-embed: error: \(oneLine)\n")
         // _exit: exit() would flush stdio's stdout again, which may be the very stream that failed.
         _exit(code)
+    }
+
+    /// `text` on one line. ArgumentParser lists the allowed values of an option with many of them as
+    /// indented `- value` lines (an invalid `quantize --type`); those become one comma-separated list.
+    static func oneLine(_ text: String) -> String {
+        var line = ""
+        var inList = false
+        for part in text.split(whereSeparator: \.isNewline) {
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("- ") {
+                line += (inList ? ", " : " ") + trimmed.dropFirst(2)
+                inList = true
+            } else {
+                // Other lines joined exactly as they are (messages tests match keep their spacing).
+                line += (line.isEmpty ? "" : " ") + part
+                inList = false
+            }
+        }
+        return line
     }
 
     /// Refuses malformed `QWEN3_THREADS` / `QWEN3_KERNEL` before any work, so a typo is not silently

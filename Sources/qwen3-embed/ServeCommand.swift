@@ -46,8 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-concurrent-requests"), help: "Requests in progress at once, over every working route and per model queue, before answering 429 with Retry-After (default: $MAX_CONCURRENT_REQUESTS, else 512).")
     var maxConcurrentRequests: Int?
     @Option(name: .customLong("default-instruction"), help: "Instruction for prompt_name \"query\" and Cohere's search_query.") var defaultInstruction: String?
-    @Option(help: "Arithmetic: fp32 (exact, default), bf16 (fast), or auto (bf16 where the CPU has bf16 dot products).")
-    var precision = "fp32"
+    @Option(help: "Arithmetic: fp32 (exact), bf16 (fast), or auto (bf16 where the CPU has bf16 dot products).")
+    var precision: PrecisionOption = .fp32
     @Option(help: "Worker threads for the model (default: one per core, or $QWEN3_THREADS).") var threads: Int?
     @Flag(name: .customLong("allow-any-model"), help: "Serve models not identified as an embedding model / reranker (e.g. a chat model's last-token states).")
     var allowAnyModel = false
@@ -129,7 +129,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let maxInputLength, maxInputLength < 2 { throw ValidationError("--max-input-length must be at least 2") }
-        guard Precision(argument: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name is empty") }
         _ = try settings()
@@ -170,7 +169,7 @@ struct ServeCommand: AsyncParsableCommand {
             // The compute pool is created on first use, sized by QWEN3_THREADS (as `bench --threads`).
             setenv("QWEN3_THREADS", String(threads), 1)
         }
-        let precision = Precision(argument: precision) ?? .float32
+        let precision = precision.precision
         let length = maxInputLength ?? 8192
         let embedder = try settings.model.map {
             try Embedder(modelPath: $0, maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
