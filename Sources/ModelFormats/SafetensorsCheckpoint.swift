@@ -93,10 +93,9 @@ public final class SafetensorsCheckpoint: Sendable {
     /// Reads `weight_map` (tensor name → shard file name) from an index file.
     private static func readIndex(_ path: String) throws -> [String: String] {
         let data = try RegularFile.contents(atPath: path)
-        let parsed = data.withUnsafeBytes { buffer in Result { () throws(JSONSyntaxError) in try StrictJSONParser.parse(buffer) } }
         let json: JSONValue
         do {
-            json = try parsed.get()
+            json = try JSONValue.parse(data, options: .strict)
         } catch {
             throw ModelFormatError.invalidIndex(path: path, reason: "not valid JSON (\(error.reason) at byte \(error.offset))")
         }

@@ -46,7 +46,7 @@ public final class SafetensorsFile: Sendable {
         guard String(validating: headerBytes, as: UTF8.self) != nil else { throw corrupt("header is not valid UTF-8") }
         let json: JSONValue
         do {
-            json = try StrictJSONParser.parse(headerBytes)
+            json = try JSONValue.parse(headerBytes, options: .strict)
         } catch {
             throw corrupt("header is not valid JSON (\(error.reason) at header byte \(error.offset))")
         }

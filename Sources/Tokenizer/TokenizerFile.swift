@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// What the post-processor adds around a single sequence.
 struct PostProcessor: Sendable {
@@ -58,7 +59,7 @@ struct TokenizerFile {
             throw malformed("\"added_tokens\" is not an array")
         }
         for (index, entry) in added.enumerated() {
-            guard let id = entry["id"]?.int, (0..<Self.idLimit).contains(id), let content = entry["content"]?.string else {
+            guard let id = entry["id"]?.integer, (0..<Self.idLimit).contains(id), let content = entry["content"]?.string else {
                 throw malformed("added_tokens[\(index)] lacks an integer \"id\" in 0..<2^24 or a string \"content\"")
             }
             addedTokens.append(try addedToken(entry, id: id, content: content, field: "added_tokens[\(index)]"))
@@ -75,7 +76,7 @@ struct TokenizerFile {
         }
     }
 
-    private mutating func readModel(_ model: JSON) throws {
+    private mutating func readModel(_ model: JSONValue) throws {
         guard let type = model["type"]?.string ?? (model["merges"] != nil ? "BPE" : nil) else {
             throw unsupported("model", "missing \"model.type\"")
         }
@@ -90,7 +91,7 @@ struct TokenizerFile {
         guard let vocab = model["vocab"]?.object else { throw malformed("missing object \"model.vocab\"") }
         vocabulary.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = value.int, (0..<Self.idLimit).contains(id) else { throw malformed("model.vocab[\"\(token)\"] is not an integer id in 0..<2^24") }
+            guard let id = value.integer, (0..<Self.idLimit).contains(id) else { throw malformed("model.vocab[\"\(token)\"] is not an integer id in 0..<2^24") }
             vocabulary.append((token, id))
         }
         guard let rawMerges = model["merges"]?.array else { throw malformed("missing array \"model.merges\"") }
@@ -116,7 +117,7 @@ struct TokenizerFile {
 
     static func mergePair(_ line: String) -> (String, String)? { mergePair(line[...]) }
 
-    private func addedToken(_ entry: JSON, id: Int, content: String, field: String) throws -> AddedVocabulary.Token {
+    private func addedToken(_ entry: JSONValue, id: Int, content: String, field: String) throws -> AddedVocabulary.Token {
         // lstrip / rstrip / single_word change which text a token absorbs or where it may match; no Qwen
         // file sets them, so rather than approximate them they are refused.
         for flag in ["lstrip", "rstrip", "single_word"] where entry[flag]?.bool == true {
@@ -127,7 +128,7 @@ struct TokenizerFile {
             normalized: entry["normalized"]?.bool ?? !(entry["special"]?.bool ?? false))
     }
 
-    private static func normalizer(_ value: JSON, file: TokenizerFile) throws -> Normalizer {
+    private static func normalizer(_ value: JSONValue, file: TokenizerFile) throws -> Normalizer {
         switch value {
         case .null:
             return .none
@@ -153,7 +154,7 @@ struct TokenizerFile {
 
     /// Accepts exactly the Qwen pre-tokenizer: Sequence[Split(pattern, Isolated), ByteLevel(no prefix
     /// space, no regex)].
-    private func checkPreTokenizer(_ value: JSON) throws {
+    private func checkPreTokenizer(_ value: JSONValue) throws {
         guard value["type"]?.string == "Sequence", let steps = value["pretokenizers"]?.array, steps.count == 2 else {
             throw unsupported("pre_tokenizer", "type \(value["type"]?.string ?? value.kind): only Sequence[Split, ByteLevel] as in the Qwen files is implemented")
         }
@@ -175,7 +176,7 @@ struct TokenizerFile {
         }
     }
 
-    private static func postProcessor(_ value: JSON, file: TokenizerFile) throws -> PostProcessor {
+    private static func postProcessor(_ value: JSONValue, file: TokenizerFile) throws -> PostProcessor {
         if value.isNull { return .empty }
         switch value["type"]?.string {
         case "ByteLevel":
@@ -204,7 +205,7 @@ struct TokenizerFile {
                     }
                     seenSequence = true
                 } else if let name = item["SpecialToken"]?["id"]?.string {
-                    guard let ids = value["special_tokens"]?[name]?["ids"]?.array?.compactMap(\.int), !ids.isEmpty else {
+                    guard let ids = value["special_tokens"]?[name]?["ids"]?.array?.compactMap(\.integer), !ids.isEmpty else {
                         throw file.malformed("post_processor.special_tokens[\"\(name)\"] has no integer \"ids\"")
                     }
                     if seenSequence { result.suffix += ids } else { result.prefix += ids }
@@ -238,7 +239,7 @@ struct TokenizerFile {
         }
         vocabulary.reserveCapacity(vocabularyObject.count)
         for (token, value) in vocabularyObject {
-            guard let id = value.int, (0..<Self.idLimit).contains(id) else { throw malformed("entry \"\(token)\" is not an integer id in 0..<2^24") }
+            guard let id = value.integer, (0..<Self.idLimit).contains(id) else { throw malformed("entry \"\(token)\" is not an integer id in 0..<2^24") }
             vocabulary.append((token, id))
         }
 
@@ -256,7 +257,7 @@ struct TokenizerFile {
             let configFile = TokenizerFile(path: configURL.path)
             let config = try Self.parse(configData, file: configFile)
             guard config.object != nil else { throw configFile.malformed("not a JSON object") }
-            let decoderEntries = config["added_tokens_decoder"]?.object ?? []
+            let decoderEntries = config["added_tokens_decoder"]?.object ?? [:]
             for (key, entry) in decoderEntries {
                 let field = "added_tokens_decoder[\"\(key)\"]"
                 guard let id = Int(key), (0..<Self.idLimit).contains(id), let content = entry["content"]?.string else {
@@ -273,11 +274,12 @@ struct TokenizerFile {
 
     private init(path: String) { self.path = path }
 
-    private static func parse(_ data: Data, file: TokenizerFile) throws -> JSON {
+    private static func parse(_ data: Data, file: TokenizerFile) throws -> JSONValue {
         do {
-            return try JSON.parse(data)
+            // Lenient about duplicate keys (the last wins), as the `tokenizers` library reads these files.
+            return try JSONValue.parse(data, options: .lenient)
         } catch {
-            throw file.malformed("invalid JSON at byte \(error.offset): \(error.message)")
+            throw file.malformed("invalid JSON at byte \(error.offset): \(error.reason)")
         }
     }
 }

@@ -225,7 +225,7 @@ private func rejection(header: String, data: [UInt8] = [UInt8](repeating: 0, cou
 @Suite struct StrictJSONTests {
     func parse(_ text: String) throws -> JSONValue {
         var bytes = Array(text.utf8)
-        return try bytes.withUnsafeMutableBytes { try StrictJSONParser.parse(UnsafeRawBufferPointer($0)) }
+        return try bytes.withUnsafeMutableBytes { try JSONValue.parse(UnsafeRawBufferPointer($0), options: .strict) }
     }
 
     @Test func parsesStandardJSON() throws {
