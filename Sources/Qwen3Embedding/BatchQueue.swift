@@ -49,9 +49,15 @@ public actor BatchQueue {
     /// A queue over `forward`.
     ///
     /// - Parameters:
+    ///   - maxBatchTokens: the token budget of one forward pass (at least 1; a single longer sequence
+    ///     runs alone).
+    ///   - maxPendingRequests: requests waiting or running at once before `submit` throws
+    ///     ``BatchQueueError/queueFull(limit:)`` (at least 1), so a burst is refused instead of queued
+    ///     without bound.
     ///   - observer: called once per forward pass with its sequence and token counts (metrics).
     ///   - cancellationObserver: called when a cancelled request leaves the queue, with the number of
     ///     its sequences that were dropped without being computed (metrics).
+    ///   - forward: the packed forward pass, called for one batch at a time (never concurrently).
     public init(
         maxBatchTokens: Int, maxPendingRequests: Int,
         observer: (@Sendable (_ sequences: Int, _ tokens: Int) -> Void)? = nil,
@@ -219,7 +225,9 @@ public struct BatchedReranker: Sendable {
 
     /// Scores prompts made by `Reranker.tokenize(query:document:instruction:)`, in order.
     ///
-    /// - Parameter raw: return the logit difference `yes − no` instead of its sigmoid.
+    /// - Parameters:
+    ///   - sequences: the prompts' token ids; an empty list is an error.
+    ///   - raw: return the logit difference `yes − no` instead of its sigmoid.
     public func score(tokenIDs sequences: [[Int]], raw: Bool = false) async throws -> [Float] {
         try await reranker.score(tokenIDs: sequences, through: queue, raw: raw)
     }

@@ -11,7 +11,7 @@ import Tokenizer
 /// normalised again.
 ///
 /// ```swift
-/// let embedder = try Embedder(modelPath: "/models/Qwen3-Embedding-0.6B")
+/// let embedder = try Embedder(modelAt: URL(fileURLWithPath: "/models/Qwen3-Embedding-0.6B"))
 /// let query = try await embedder.embed(["What is the capital of China?"],
 ///                                      instruction: Prompts.defaultInstruction)
 /// let documents = try await embedder.embed(["The capital of China is Beijing."])
@@ -46,6 +46,8 @@ public final class Embedder: Sendable {
     /// (weights of any supported type, hyper-parameters and tokenizer from its metadata).
     ///
     /// - Parameters:
+    ///   - modelURL: the model directory, the `.gguf` file, or a directory holding just one `.gguf`
+    ///     (a file URL).
     ///   - maxLength: tokens kept per text, 8192 by default as in the official examples; capped at the
     ///     model's `max_position_embeddings`.
     ///   - maxBatchTokens: tokens per forward pass.
@@ -58,19 +60,25 @@ public final class Embedder: Sendable {
     ///     merged into the weights at load, so a fine-tuned adapter is served without a merged copy on
     ///     disk; refused for a GGUF model.
     public convenience init(
-        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
-        allowAnyModel: Bool = false, adapter: String? = nil
+        modelAt modelURL: URL, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
+        allowAnyModel: Bool = false, adapter: URL? = nil
     ) throws {
-        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .embedding, adapter: adapter)
-        try checkKind(classification, of: modelPath, for: .embedding, allowAnyModel: allowAnyModel)
+        let (model, tokenizer, classification) = try loadModel(modelURL, precision: precision, role: .embedding, adapter: adapter)
+        try checkKind(classification, of: modelURL, for: .embedding, allowAnyModel: allowAnyModel)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
                       classification: classification)
     }
 
     /// An embedder over an already-loaded model and tokenizer.
     ///
-    /// - Parameter classification: what the model is, if the caller knows; `nil` records an embedding
-    ///   model taken on the caller's word (nothing is checked here).
+    /// - Parameters:
+    ///   - model: the decoder whose final-norm last-token states are the embeddings.
+    ///   - tokenizer: the model's tokenizer; it must append the token the model pools at
+    ///     (`<|endoftext|>` for Qwen3-Embedding).
+    ///   - maxLength: tokens kept per text, capped at the model's `max_position_embeddings`.
+    ///   - maxBatchTokens: tokens per forward pass (a bound on activation memory).
+    ///   - classification: what the model is, if the caller knows; `nil` records an embedding
+    ///     model taken on the caller's word (nothing is checked here).
     public init(
         model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384,
         classification: ModelClassification? = nil
@@ -87,6 +95,10 @@ public final class Embedder: Sendable {
     }
 
     /// The token ids the model sees for each text (instruction formatting, truncation and EOS applied).
+    ///
+    /// - Parameters:
+    ///   - texts: the texts, as `embed(_:instruction:dimensions:normalize:)` would take them.
+    ///   - instruction: when given, each text is formatted as a query with this task instruction.
     public func tokenize(_ texts: [String], instruction: String? = nil) -> [[Int]] {
         texts.map { text in
             let input = instruction.map { Prompts.embeddingQuery(text, instruction: $0) } ?? text
@@ -113,6 +125,12 @@ public final class Embedder: Sendable {
     }
 
     /// Embeds pre-tokenised inputs (ids are used as they are: no EOS is added, no truncation is done).
+    ///
+    /// - Parameters:
+    ///   - sequences: token ids, each ending with the token to pool at (as `tokenize(_:instruction:)`
+    ///     makes them).
+    ///   - dimensions: MRL size in `dimensionRange`; `nil` keeps the full vector.
+    ///   - normalize: L2-normalise the (truncated) vector.
     public func embed(tokenIDs sequences: [[Int]], dimensions: Int? = nil, normalize: Bool = true) async throws -> [[Float]] {
         try validate(inputCount: sequences.count, dimensions: dimensions)
         let forward = EmbeddingPostProcessing.forward(model)
@@ -129,6 +147,8 @@ public final class Embedder: Sendable {
 
     /// Throws `invalidDimensions` unless `dimensions` is `nil` or in `dimensionRange` (for callers, such
     /// as a server, that check a request before queueing it).
+    ///
+    /// - Parameter dimensions: the MRL size a request asks for, or `nil` for the full vector.
     public func validate(dimensions: Int?) throws {
         try postProcessing.validate(dimensions: dimensions)
     }

@@ -12,7 +12,7 @@ import Tokenizer
 /// classification head of a llama.cpp reranker GGUF (see `RerankScoreHead` in PostProcessing.swift).
 ///
 /// ```swift
-/// let reranker = try Reranker(modelPath: "/models/Qwen3-Reranker-0.6B")
+/// let reranker = try Reranker(modelAt: URL(fileURLWithPath: "/models/Qwen3-Reranker-0.6B"))
 /// let scores = try await reranker.score(query: "capital of China?",
 ///                                       documents: ["Beijing is the capital.", "Gravity…"])
 /// ```
@@ -38,24 +38,39 @@ public final class Reranker: Sendable {
     /// conversions with a `cls.output` head); `precision` as for `Embedder`.
     ///
     /// - Parameters:
+    ///   - modelURL: the model directory, the `.gguf` file, or a directory holding just one `.gguf`
+    ///     (a file URL).
+    ///   - maxLength: the longest prompt, prefix and suffix included (8192 by default, as in the official
+    ///     example); capped at the model's `max_position_embeddings`.
+    ///   - maxBatchTokens: tokens per forward pass (a bound on activation memory).
+    ///   - precision: `.float32` (exact, default) or `.bfloat16` (fast), as for `Embedder`.
     ///   - allowAnyModel: load a model identified as an embedding model and score with it
     ///     anyway; by default that is refused with `EmbeddingError.wrongModelKind`. (An unnamed causal
     ///     language model is accepted either way: a Qwen3-Reranker is one, see `ModelKind.languageModel`.)
     ///   - adapter: a PEFT LoRA adapter directory merged into the weights at load (see `Embedder`).
     public convenience init(
-        modelPath: String, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
-        allowAnyModel: Bool = false, adapter: String? = nil
+        modelAt modelURL: URL, maxLength: Int = 8192, maxBatchTokens: Int = 16384, precision: Precision = .float32,
+        allowAnyModel: Bool = false, adapter: URL? = nil
     ) throws {
-        let (model, tokenizer, classification) = try loadModel(modelPath, precision: precision, role: .reranker, adapter: adapter)
-        try checkKind(classification, of: modelPath, for: .reranker, allowAnyModel: allowAnyModel)
+        let (model, tokenizer, classification) = try loadModel(modelURL, precision: precision, role: .reranker, adapter: adapter)
+        try checkKind(classification, of: modelURL, for: .reranker, allowAnyModel: allowAnyModel)
         try self.init(model: model, tokenizer: tokenizer, maxLength: maxLength, maxBatchTokens: maxBatchTokens,
                       classification: classification)
     }
 
     /// A reranker over an already-loaded model and tokenizer.
     ///
-    /// - Parameter classification: what the model is, if the caller knows; `nil` records a reranker
-    ///   taken on the caller's word (nothing is checked here).
+    /// - Parameters:
+    ///   - model: the decoder, with an LM head that has the tokens "yes" and "no" or a `cls.output`
+    ///     classification head.
+    ///   - tokenizer: the model's tokenizer.
+    ///   - maxLength: the longest prompt, prefix and suffix included; capped at the model's
+    ///     `max_position_embeddings`.
+    ///   - maxBatchTokens: tokens per forward pass (a bound on activation memory).
+    ///   - classification: what the model is, if the caller knows; `nil` records a reranker
+    ///     taken on the caller's word (nothing is checked here).
+    /// - Throws: `EmbeddingError.noScoreHead` or `missingToken` when the model has nothing to score
+    ///   with, `maxLengthTooSmall` when `maxLength` cannot hold the prompt's fixed parts.
     public init(
         model: Qwen3Model, tokenizer: Tokenizer, maxLength: Int = 8192, maxBatchTokens: Int = 16384,
         classification: ModelClassification? = nil
@@ -75,6 +90,11 @@ public final class Reranker: Sendable {
     }
 
     /// The token ids of the prompt for one pair: prefix, the body truncated to fit, suffix.
+    ///
+    /// - Parameters:
+    ///   - query: the search query.
+    ///   - document: the candidate document.
+    ///   - instruction: the task; `nil` uses the official default web-search instruction.
     public func tokenize(query: String, document: String, instruction: String? = nil) -> [Int] {
         let body = Prompts.rerankerBody(
             query: query, document: document, instruction: instruction ?? Prompts.defaultInstruction)
@@ -88,13 +108,20 @@ public final class Reranker: Sendable {
 
     /// Scores each document against the query, in input order; higher is more relevant, in (0, 1).
     ///
-    /// - Parameter instruction: the task; `nil` uses the official default web-search instruction.
+    /// - Parameters:
+    ///   - query: the search query, the same for every document.
+    ///   - documents: the candidates; an empty list is an error.
+    ///   - instruction: the task; `nil` uses the official default web-search instruction.
     public func score(query: String, documents: [String], instruction: String? = nil) async throws -> [Float] {
         guard !documents.isEmpty else { throw EmbeddingError.emptyInput }
         return try await score(pairs: documents.map { (query, $0) }, instruction: instruction)
     }
 
     /// Scores (query, document) pairs, in input order.
+    ///
+    /// - Parameters:
+    ///   - pairs: the pairs; an empty list is an error.
+    ///   - instruction: the task; `nil` uses the official default web-search instruction.
     public func score(pairs: [(query: String, document: String)], instruction: String? = nil) async throws -> [Float] {
         guard !pairs.isEmpty else { throw EmbeddingError.emptyInput }
         let sequences = pairs.map { tokenize(query: $0.query, document: $0.document, instruction: instruction) }
@@ -103,7 +130,9 @@ public final class Reranker: Sendable {
 
     /// Scores prompts made by `tokenize(query:document:instruction:)`, in input order.
     ///
-    /// - Parameter raw: return the logit difference `yes − no` instead of its sigmoid.
+    /// - Parameters:
+    ///   - sequences: the prompts' token ids; an empty list is an error.
+    ///   - raw: return the logit difference `yes − no` instead of its sigmoid.
     /// - Throws: `nonFiniteOutput` when the model produces NaN or infinity (broken weights) rather than
     ///   returning such a score.
     public func score(tokenIDs sequences: [[Int]], raw: Bool = false) async throws -> [Float] {
