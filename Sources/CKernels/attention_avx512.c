@@ -1,6 +1,6 @@
 // Causal attention for one (sequence, head) and a block of query rows, AVX-512F.
 //
-// Keys are first transposed per (sequence, key-value head) (`qk_transpose_keys_f32`), so scores come out
+// Keys are first transposed per (sequence, key-value head) (`q3e_transpose_keys_f32`), so scores come out
 // 32 keys per vector with no horizontal sums, for four query rows at once (sharing every key load); a
 // task's score rows take (its query rows) × (sequence length) floats, so memory stays O(length) per task
 // and the L×L matrix is never built. exp() is a vectorised Cephes-style polynomial with
@@ -12,9 +12,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define QK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define Q3E_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
-static inline QK_AVX512 __m512 exp_ps(__m512 x) {
+static inline Q3E_AVX512 __m512 exp_ps(__m512 x) {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     const __m512 ln2_hi = _mm512_set1_ps(0.693359375f);
     const __m512 ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
@@ -34,7 +34,7 @@ static inline QK_AVX512 __m512 exp_ps(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-QK_AVX512 void qk_exp_avx512(const float *source, float *destination, int64_t count) {
+Q3E_AVX512 void q3e_exp_avx512(const float *source, float *destination, int64_t count) {
     int64_t i = 0;
     for (; i + 16 <= count; i += 16) _mm512_storeu_ps(destination + i, exp_ps(_mm512_loadu_ps(source + i)));
     if (i < count) {
@@ -46,10 +46,10 @@ QK_AVX512 void qk_exp_avx512(const float *source, float *destination, int64_t co
 // Scores of `R` consecutive query rows against a tile of 32 keys held transposed (`kt`: row d holds
 // dimension d of the 32 keys), times `scale`. Each score is one lane's chain of FMAs over d in order, so a
 // row's scores do not depend on R (on which rows it is grouped with).
-#define QK_SCORE_ROWS(R)                                                                                    \
-    static inline QK_AVX512 void score_rows_##R(const float *q, int64_t q_stride, const float *kt,          \
-                                                int64_t kt_stride, int64_t dimension, float scale,          \
-                                                float *s, int64_t s_stride) {                               \
+#define Q3E_SCORE_ROWS(R)                                                                                   \
+    static inline Q3E_AVX512 void score_rows_##R(const float *q, int64_t q_stride, const float *kt,         \
+                                                 int64_t kt_stride, int64_t dimension, float scale,         \
+                                                 float *s, int64_t s_stride) {                              \
         __m512 acc[R][2];                                                                                   \
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                            \
         for (int64_t d = 0; d < dimension; d++) {                                                           \
@@ -67,16 +67,16 @@ QK_AVX512 void qk_exp_avx512(const float *source, float *destination, int64_t co
             _mm512_storeu_ps(s + r * s_stride + 16, _mm512_mul_ps(acc[r][1], scale_v));                     \
         }                                                                                                   \
     }
-QK_SCORE_ROWS(1)
-QK_SCORE_ROWS(2)
-QK_SCORE_ROWS(3)
-QK_SCORE_ROWS(4)
+Q3E_SCORE_ROWS(1)
+Q3E_SCORE_ROWS(2)
+Q3E_SCORE_ROWS(3)
+Q3E_SCORE_ROWS(4)
 
 // out[r] += Σ_j p[r][j] · v[j] over j < count for 64 dimensions (4 vectors) of R rows; again one FMA chain per
 // lane in j order, whatever R is.
-#define QK_WEIGHTED_ROWS(R)                                                                                 \
-    static inline QK_AVX512 void weighted_rows_##R(const float *p, int64_t p_stride, const float *v,        \
-                                                   int64_t v_stride, int64_t count, __m512 *acc) {          \
+#define Q3E_WEIGHTED_ROWS(R)                                                                                \
+    static inline Q3E_AVX512 void weighted_rows_##R(const float *p, int64_t p_stride, const float *v,       \
+                                                    int64_t v_stride, int64_t count, __m512 *acc) {         \
         __m512 a[R][4];                                                                                     \
         for (int r = 0; r < R; r++)                                                                         \
             for (int c = 0; c < 4; c++) a[r][c] = acc[r * 4 + c];                                           \
@@ -95,13 +95,13 @@ QK_SCORE_ROWS(4)
         for (int r = 0; r < R; r++)                                                                         \
             for (int c = 0; c < 4; c++) acc[r * 4 + c] = a[r][c];                                           \
     }
-QK_WEIGHTED_ROWS(1)
-QK_WEIGHTED_ROWS(2)
-QK_WEIGHTED_ROWS(3)
-QK_WEIGHTED_ROWS(4)
+Q3E_WEIGHTED_ROWS(1)
+Q3E_WEIGHTED_ROWS(2)
+Q3E_WEIGHTED_ROWS(3)
+Q3E_WEIGHTED_ROWS(4)
 
-QK_AVX512 void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
-                                     float *transposed, int64_t transposed_stride) {
+Q3E_AVX512 void q3e_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
+                                       float *transposed, int64_t transposed_stride) {
     const int64_t padded = (count + 31) & ~(int64_t)31;
     // 16 keys at a time, so each destination row gets whole 64-byte stores.
     for (int64_t j0 = 0; j0 < padded; j0 += 16) {
@@ -113,10 +113,10 @@ QK_AVX512 void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64
     }
 }
 
-QK_AVX512 void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
-                                       int64_t key_transposed_stride, const float *value, int64_t value_stride,
-                                       float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
-                                       int64_t head_dimension, float scale, float *scores) {
+Q3E_AVX512 void q3e_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
+                                         int64_t key_transposed_stride, const float *value, int64_t value_stride,
+                                         float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
+                                         int64_t head_dimension, float scale, float *scores) {
     const int64_t score_stride = (end_query + 31) & ~(int64_t)31;
     // 1. Scores, four query rows and 32 keys at a time (row i needs keys 0...i; the tile that holds key i
     //    also computes a few later keys, which the softmax ignores).
@@ -199,11 +199,11 @@ QK_AVX512 void qk_attention_f32_avx512(const float *query, int64_t query_stride,
 }
 
 #else
-void qk_exp_avx512(const float *source, float *destination, int64_t count) {}
-void qk_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
-                           float *transposed, int64_t transposed_stride) {}
-void qk_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
-                             int64_t key_transposed_stride, const float *value, int64_t value_stride,
-                             float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
-                             int64_t head_dimension, float scale, float *scores) {}
+void q3e_exp_avx512(const float *source, float *destination, int64_t count) {}
+void q3e_transpose_keys_f32(const float *key, int64_t key_stride, int64_t count, int64_t head_dimension,
+                            float *transposed, int64_t transposed_stride) {}
+void q3e_attention_f32_avx512(const float *query, int64_t query_stride, const float *key_transposed,
+                              int64_t key_transposed_stride, const float *value, int64_t value_stride,
+                              float *output, int64_t output_stride, int64_t first_query, int64_t end_query,
+                              int64_t head_dimension, float scale, float *scores) {}
 #endif

@@ -5,8 +5,8 @@
 // is the pair-panel layout itself). Each step multiplies 32 values of k into the four accumulators.
 //
 // This machine type (CI's) has no AMX, so this kernel is compiled everywhere but only dispatched where
-// CPUID reports AMX-TILE and AMX-BF16 and Linux grants tile data; the test comparing it with the Swift
-// reference runs on such machines.
+// CPUID reports AMX-TILE and AMX-BF16 and Linux grants tile data; the test comparing it with its Swift
+// reference (ReferenceGEMM.bfloat16, AMXTests) runs on such machines.
 
 #include "CKernelsAMX.h"
 #include <string.h>
@@ -14,7 +14,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define QK_AMX __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define Q3E_AMX __attribute__((target("amx-tile,amx-bf16,avx512f")))
 
 /// The 64-byte operand of ldtilecfg (palette 1).
 typedef struct {
@@ -27,7 +27,7 @@ typedef struct {
 
 enum { C00 = 0, C01 = 1, C10 = 2, C11 = 3, A0 = 4, A1 = 5, B0 = 6, B1 = 7 };
 
-QK_AMX static void configure(int rows0, int rows1) {
+Q3E_AMX static void configure(int rows0, int rows1) {
     tile_config config;
     memset(&config, 0, sizeof config);
     config.palette = 1;
@@ -40,14 +40,14 @@ QK_AMX static void configure(int rows0, int rows1) {
     _tile_loadconfig(&config);
 }
 
-QK_AMX static void store(int tile_rows, const float *tile, int64_t valid_columns, float *out, int64_t out_stride) {
+Q3E_AMX static void store(int tile_rows, const float *tile, int64_t valid_columns, float *out, int64_t out_stride) {
     if (valid_columns <= 0) return;
     const int64_t count = valid_columns < 16 ? valid_columns : 16;
     for (int r = 0; r < tile_rows; r++) memcpy(out + r * out_stride, tile + r * 16, (size_t)count * sizeof(float));
 }
 
-QK_AMX void qk_gemm_bf16_amx(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
-                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q3E_AMX void q3e_gemm_bf16_amx(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
+                               int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = (k / 2) * 32;  // uint16 values per 16-row panel
     const int64_t x_stride = k * 2;            // bytes between activation rows
     float tile[16 * 16] __attribute__((aligned(64)));
@@ -99,7 +99,7 @@ QK_AMX void qk_gemm_bf16_amx(const uint16_t *x, int64_t m, int64_t k, const uint
 
 #else
 
-void qk_gemm_bf16_amx(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
-                      int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_gemm_bf16_amx(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
+                       int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
 
 #endif

@@ -11,18 +11,18 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define QK_ROWS 12
+#define Q3E_ROWS 12
 // Weight lines (64 bytes: one column pair of a panel) fetched ahead of use.
-#define QK_PREFETCH_PAIRS 8
-#define QK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-#define QK_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-#define QK_INLINE static inline __attribute__((always_inline))
+#define Q3E_PREFETCH_PAIRS 8
+#define Q3E_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define Q3E_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define Q3E_INLINE static inline __attribute__((always_inline))
 
-// Rows per register tile: at most QK_ROWS, spread evenly (16 rows run as 8 + 8, not 12 + 4, so no
+// Rows per register tile: at most Q3E_ROWS, spread evenly (16 rows run as 8 + 8, not 12 + 4, so no
 // tile is left with too few rows to hide the weight loads).
 static inline int64_t balanced_tile(int64_t m) {
-    const int64_t tiles = (m + QK_ROWS - 1) / QK_ROWS;
-    return tiles > 0 ? (m + tiles - 1) / tiles : QK_ROWS;
+    const int64_t tiles = (m + Q3E_ROWS - 1) / Q3E_ROWS;
+    return tiles > 0 ? (m + tiles - 1) / tiles : Q3E_ROWS;
 }
 
 static inline __mmask16 column_mask(int64_t remaining) {
@@ -33,16 +33,16 @@ static inline __mmask16 column_mask(int64_t remaining) {
 
 // ---- fp32 activations × bf16 weights -------------------------------------------------------------
 
-QK_INLINE QK_AVX512 void block_f32_bf16w(const float *x, int64_t k, const uint16_t *p0, const uint16_t *p1,
-                                         float *out, int64_t out_stride, const int rows,
-                                         __mmask16 mask0, __mmask16 mask1) {
-    __m512 acc0[QK_ROWS], acc1[QK_ROWS];
+Q3E_INLINE Q3E_AVX512 void block_f32_bf16w(const float *x, int64_t k, const uint16_t *p0, const uint16_t *p1,
+                                           float *out, int64_t out_stride, const int rows,
+                                           __mmask16 mask0, __mmask16 mask1) {
+    __m512 acc0[Q3E_ROWS], acc1[Q3E_ROWS];
     for (int r = 0; r < rows; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     const int64_t pairs = k / 2;
     for (int64_t p = 0; p < pairs; p++) {
-        _mm_prefetch((const char *)(p0 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
-        _mm_prefetch((const char *)(p1 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p0 + (p + Q3E_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (p + Q3E_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
         __m512i w0 = _mm512_loadu_si512((const void *)(p0 + p * 32));
         __m512i w1 = _mm512_loadu_si512((const void *)(p1 + p * 32));
         // bf16 → fp32 is exact: the low half of each 32-bit lane is column 2p, the high half 2p+1.
@@ -65,14 +65,14 @@ QK_INLINE QK_AVX512 void block_f32_bf16w(const float *x, int64_t k, const uint16
     }
 }
 
-#define QK_DISPATCH_ROWS(call) \
+#define Q3E_DISPATCH_ROWS(call) \
     switch (rows) { \
     case 12: call(12); break; case 11: call(11); break; case 10: call(10); break; case 9: call(9); break; \
     case 8: call(8); break; case 7: call(7); break; case 6: call(6); break; case 5: call(5); break; \
     case 4: call(4); break; case 3: call(3); break; case 2: call(2); break; default: call(1); break; }
 
-QK_AVX512 void qk_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint16_t *panels,
-                                        int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q3E_AVX512 void q3e_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint16_t *panels,
+                                          int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = (k / 2) * 32;
     const int64_t tile = balanced_tile(m);
     for (int64_t row = 0; row < m; row += tile) {
@@ -81,23 +81,23 @@ QK_AVX512 void qk_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, co
             const uint16_t *p0 = panels + (column / 16) * panel_size;
             const uint16_t *p1 = p0 + panel_size;
             __mmask16 mask0 = column_mask(n_end - column), mask1 = column_mask(n_end - column - 16);
-#define QK_CALL(R) block_f32_bf16w(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
-            QK_DISPATCH_ROWS(QK_CALL)
-#undef QK_CALL
+#define Q3E_CALL(R) block_f32_bf16w(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
+            Q3E_DISPATCH_ROWS(Q3E_CALL)
+#undef Q3E_CALL
         }
     }
 }
 
 // ---- fp32 activations × fp32 weights (panels are k-major: 16 floats per column index) ----------------
 
-QK_INLINE QK_AVX512 void block_f32_f32w(const float *x, int64_t k, const float *p0, const float *p1,
-                                        float *out, int64_t out_stride, const int rows,
-                                        __mmask16 mask0, __mmask16 mask1) {
-    __m512 acc0[QK_ROWS], acc1[QK_ROWS];
+Q3E_INLINE Q3E_AVX512 void block_f32_f32w(const float *x, int64_t k, const float *p0, const float *p1,
+                                          float *out, int64_t out_stride, const int rows,
+                                          __mmask16 mask0, __mmask16 mask1) {
+    __m512 acc0[Q3E_ROWS], acc1[Q3E_ROWS];
     for (int r = 0; r < rows; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
     for (int64_t c = 0; c < k; c++) {
-        _mm_prefetch((const char *)(p0 + (c + QK_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(p1 + (c + QK_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p0 + (c + Q3E_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (c + Q3E_PREFETCH_PAIRS) * 16), _MM_HINT_T0);
         __m512 w0 = _mm512_loadu_ps(p0 + c * 16);
         __m512 w1 = _mm512_loadu_ps(p1 + c * 16);
         for (int r = 0; r < rows; r++) {
@@ -112,8 +112,8 @@ QK_INLINE QK_AVX512 void block_f32_f32w(const float *x, int64_t k, const float *
     }
 }
 
-QK_AVX512 void qk_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
-                                       int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q3E_AVX512 void q3e_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
+                                         int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = k * 16;
     const int64_t tile = balanced_tile(m);
     for (int64_t row = 0; row < m; row += tile) {
@@ -122,26 +122,26 @@ QK_AVX512 void qk_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, con
             const float *p0 = panels + (column / 16) * panel_size;
             const float *p1 = p0 + panel_size;
             __mmask16 mask0 = column_mask(n_end - column), mask1 = column_mask(n_end - column - 16);
-#define QK_CALL(R) block_f32_f32w(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
-            QK_DISPATCH_ROWS(QK_CALL)
-#undef QK_CALL
+#define Q3E_CALL(R) block_f32_f32w(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
+            Q3E_DISPATCH_ROWS(Q3E_CALL)
+#undef Q3E_CALL
         }
     }
 }
 
 // ---- bf16 activations × bf16 weights: vdpbf16ps ------------------------------------------------------
 
-QK_INLINE QK_AVX512BF16 void block_bf16(const uint16_t *x, int64_t k, const uint16_t *p0, const uint16_t *p1,
-                                        float *out, int64_t out_stride, const int rows,
-                                        __mmask16 mask0, __mmask16 mask1) {
-    __m512 acc0[QK_ROWS], acc1[QK_ROWS];
+Q3E_INLINE Q3E_AVX512BF16 void block_bf16(const uint16_t *x, int64_t k, const uint16_t *p0, const uint16_t *p1,
+                                          float *out, int64_t out_stride, const int rows,
+                                          __mmask16 mask0, __mmask16 mask1) {
+    __m512 acc0[Q3E_ROWS], acc1[Q3E_ROWS];
     for (int r = 0; r < rows; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
     const int64_t pairs = k / 2;
     for (int64_t p = 0; p < pairs; p++) {
         // Weights stream from memory once per row tile: fetch a few lines ahead so the loads overlap
         // the dot products (prefetches past the panel's end are harmless).
-        _mm_prefetch((const char *)(p0 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
-        _mm_prefetch((const char *)(p1 + (p + QK_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p0 + (p + Q3E_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + (p + Q3E_PREFETCH_PAIRS) * 32), _MM_HINT_T0);
         __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(p0 + p * 32));
         __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(p1 + p * 32));
         for (int r = 0; r < rows; r++) {
@@ -158,8 +158,8 @@ QK_INLINE QK_AVX512BF16 void block_bf16(const uint16_t *x, int64_t k, const uint
     }
 }
 
-QK_AVX512BF16 void qk_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
-                                           int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q3E_AVX512BF16 void q3e_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
+                                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int64_t panel_size = (k / 2) * 32;
     const int64_t tile = balanced_tile(m);
     for (int64_t row = 0; row < m; row += tile) {
@@ -168,16 +168,16 @@ QK_AVX512BF16 void qk_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t
             const uint16_t *p0 = panels + (column / 16) * panel_size;
             const uint16_t *p1 = p0 + panel_size;
             __mmask16 mask0 = column_mask(n_end - column), mask1 = column_mask(n_end - column - 16);
-#define QK_CALL(R) block_bf16(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
-            QK_DISPATCH_ROWS(QK_CALL)
-#undef QK_CALL
+#define Q3E_CALL(R) block_bf16(x + row * k, k, p0, p1, out + row * out_stride + column, out_stride, R, mask0, mask1)
+            Q3E_DISPATCH_ROWS(Q3E_CALL)
+#undef Q3E_CALL
         }
     }
 }
 
 // ---- fp32 → bf16, round to nearest even --------------------------------------------------------------
 
-QK_AVX512 void qk_f32_to_bf16_avx512(const float *source, uint16_t *destination, int64_t count) {
+Q3E_AVX512 void q3e_f32_to_bf16_avx512(const float *source, uint16_t *destination, int64_t count) {
     int64_t i = 0;
     const __m512i one = _mm512_set1_epi32(1);
     const __m512i bias = _mm512_set1_epi32(0x7FFF);
@@ -199,14 +199,14 @@ QK_AVX512 void qk_f32_to_bf16_avx512(const float *source, uint16_t *destination,
     }
 }
 
-#else  // not x86_64: the Swift portable kernels are used; these are never called.
+#else  // not x86_64: the Swift reference (ReferenceGEMM, BFloat16.rounding) runs; these are never called.
 
-void qk_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint16_t *panels,
+void q3e_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint16_t *panels,
+                               int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
                               int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
-                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
-                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_f32_to_bf16_avx512(const float *source, uint16_t *destination, int64_t count) {}
+void q3e_gemm_bf16_avx512bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *panels,
+                              int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_f32_to_bf16_avx512(const float *source, uint16_t *destination, int64_t count) {}
 
 #endif

@@ -7,7 +7,7 @@
 // and signed activation values; the accumulator starts at −zero_point · Σ values (precomputed with the
 // activations, loaded instead of zeroing the register), so the zero-point correction costs no arithmetic. The int32 result is then scaled into
 // an fp32 accumulator: t = float(dot) · scale_x, acc = fma(t, scale_w, acc), and with offsets
-// acc = fma(offset_w, scale_x · Σ values, acc). The Swift reference (QuantizedPortableKernels.swift) does
+// acc = fma(offset_w, scale_x · Σ values, acc). The Swift reference (ReferenceQuantizedGEMM.swift) does
 // exactly these operations in the same order, so the two agree bit for bit, and a row's result never
 // depends on the other rows of the batch. (Fused multiply-adds: separate multiplies and adds need more
 // registers, and the extra spills cost more than the adds save on Zen 4's FADD pipes.)
@@ -50,7 +50,7 @@ static inline __mmask16 q8_column_mask(int64_t remaining) {
 }
 
 // Bytes of one group (32 columns) of a panel: codes, scale vectors, offset vectors.
-static inline int64_t q8_group_bytes(const qk_q8_weights *w) {
+static inline int64_t q8_group_bytes(const q3e_q8_weights *w) {
     const int64_t vectors = (32 / w->sub_block) * (w->has_offset ? 2 : 1);
     return (w->nibbles ? 256 : 512) + vectors * (w->half_scales ? 32 : 64);
 }
@@ -246,8 +246,8 @@ static const q8_tile_function q8_variants[16] = {
     q4_b16_f32, q4_b16_f16, q4_b16_off_f32, q4_b16_off_f16,
 };
 
-Q8_VNNI void qk_gemm_q8_avx512vnni(const qk_q8_weights *w, const qk_q8_activations *x, int64_t m,
-                                   int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q8_VNNI void q3e_gemm_q8_avx512vnni(const q3e_q8_weights *w, const q3e_q8_activations *x, int64_t m,
+                                    int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     const int variant = (w->nibbles ? 8 : 0) | (w->sub_block == 16 ? 4 : 0) | (w->has_offset ? 2 : 0) |
                         (w->half_scales ? 1 : 0);
     const q8_tile_function tile_function = q8_variants[variant];
@@ -459,8 +459,8 @@ Q8Y_VARIANTS(vex, 0)
 Q8Y_VARIANTS(evex, 1)
 
 // Panels outer, k-chunks of 512 columns (a panel's chunk stays in L1), row tiles inner.
-static Q8Y_TARGET void q8y_gemm(const q8y_tile_function *variants, const qk_q8_weights *w,
-                                const qk_q8_activations *x, int64_t m, int64_t n_begin, int64_t n_end,
+static Q8Y_TARGET void q8y_gemm(const q8y_tile_function *variants, const q3e_q8_weights *w,
+                                const q3e_q8_activations *x, int64_t m, int64_t n_begin, int64_t n_end,
                                 float *out, int64_t out_stride) {
     const int variant = (w->nibbles ? 8 : 0) | (w->sub_block == 16 ? 4 : 0) | (w->has_offset ? 2 : 0) |
                         (w->half_scales ? 1 : 0);
@@ -491,20 +491,20 @@ static Q8Y_TARGET void q8y_gemm(const q8y_tile_function *variants, const qk_q8_w
     }
 }
 
-Q8Y_TARGET void qk_gemm_q8_avxvnni(const qk_q8_weights *w, const qk_q8_activations *x, int64_t m,
-                                   int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q8Y_TARGET void q3e_gemm_q8_avxvnni(const q3e_q8_weights *w, const q3e_q8_activations *x, int64_t m,
+                                    int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     q8y_gemm(q8y_variants_vex, w, x, m, n_begin, n_end, out, out_stride);
 }
 
-Q8Y_TARGET void qk_gemm_q8_avxvnni_evex(const qk_q8_weights *w, const qk_q8_activations *x, int64_t m,
-                                        int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
+Q8Y_TARGET void q3e_gemm_q8_avxvnni_evex(const q3e_q8_weights *w, const q3e_q8_activations *x, int64_t m,
+                                         int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {
     q8y_gemm(q8y_variants_evex, w, x, m, n_begin, n_end, out, out_stride);
 }
 
 // ---- activation quantization ---------------------------------------------------------------------
 
-Q8_AVX512 void qk_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
-                                     int8_t *values, float *scales, int32_t *corrections, float *sums) {
+Q8_AVX512 void q3e_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                                      int8_t *values, float *scales, int32_t *corrections, float *sums) {
     const int64_t groups = k / 32, nsub = k / sub_block;
     const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
     const __m512i high = _mm512_set1_epi32(127), lowest = _mm512_set1_epi32(-127);
@@ -542,9 +542,9 @@ Q8_AVX512 void qk_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32
     }
 }
 
-// The AVX2 twin of qk_quantize_q8_avx512 (for the AVX-VNNI kernel): the same operations, so the same bits.
-Q8Y_TARGET void qk_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
-                                    int8_t *values, float *scales, int32_t *corrections, float *sums) {
+// The AVX2 twin of q3e_quantize_q8_avx512 (for the AVX-VNNI kernel): the same operations, so the same bits.
+Q8Y_TARGET void q3e_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                                     int8_t *values, float *scales, int32_t *corrections, float *sums) {
     const int64_t groups = k / 32, nsub = k / sub_block;
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     const __m256i high = _mm256_set1_epi32(127), lowest = _mm256_set1_epi32(-127);
@@ -600,17 +600,17 @@ Q8Y_TARGET void qk_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_
     }
 }
 
-#else  // not x86_64: the Swift portable kernels are used; these are never called.
+#else  // not x86_64: the Swift reference (ReferenceQuantizedGEMM) runs; these are never called.
 
-void qk_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
-                           int8_t *values, float *scales, int32_t *corrections, float *sums) {}
-void qk_gemm_q8_avx512vnni(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
-                           int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_gemm_q8_avxvnni(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
-                        int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_gemm_q8_avxvnni_evex(const qk_q8_weights *weights, const qk_q8_activations *x, int64_t m,
-                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
-void qk_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
-                         int8_t *values, float *scales, int32_t *corrections, float *sums) {}
+void q3e_quantize_q8_avx512(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                            int8_t *values, float *scales, int32_t *corrections, float *sums) {}
+void q3e_gemm_q8_avx512vnni(const q3e_q8_weights *weights, const q3e_q8_activations *x, int64_t m,
+                            int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_gemm_q8_avxvnni(const q3e_q8_weights *weights, const q3e_q8_activations *x, int64_t m,
+                         int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_gemm_q8_avxvnni_evex(const q3e_q8_weights *weights, const q3e_q8_activations *x, int64_t m,
+                              int64_t n_begin, int64_t n_end, float *out, int64_t out_stride) {}
+void q3e_quantize_q8_avx2(const float *x, int64_t m, int64_t k, int32_t sub_block, int32_t zero_point,
+                          int8_t *values, float *scales, int32_t *corrections, float *sums) {}
 
 #endif

@@ -1,26 +1,12 @@
 import CKernels
 import Foundation
 
-/// A run of consecutive rows that belong to one sequence of a packed batch.
-public struct SequenceSegment: Sendable, Equatable {
-    /// Index of the sequence's first row in the packed batch.
-    public let start: Int
-    /// Number of tokens in the sequence.
-    public let length: Int
-
-    /// A segment of `length` rows starting at row `start`.
-    public init(start: Int, length: Int) {
-        self.start = start
-        self.length = length
-    }
-}
-
 /// Grouped-query causal self-attention over a packed batch of sequences.
 ///
 /// Sequences are packed back to back without padding; each one attends only to its own earlier tokens.
 /// A task holds the scores of at most `queriesPerTask` query rows, so memory stays O(length) per task and
-/// the full L×L matrix is never built. The plain-Swift path (the reference) works one query row at a
-/// time; the AVX-512 kernel four rows at a time against keys transposed once per segment and head.
+/// the full L×L matrix is never built. The plain-Swift path (`ReferenceAttention`) works one query row
+/// at a time; the AVX-512 kernel four rows at a time against keys transposed once per segment and head.
 public enum CausalAttention {
     /// Query rows handled by one task.
     static let queriesPerTask = 32
@@ -76,7 +62,7 @@ public enum CausalAttention {
                     let segmentIndex = index / keyValueHeads, keyValueHead = index % keyValueHeads
                     let segment = segments[segmentIndex]
                     let padded = paddedLength(segment.length)
-                    qk_transpose_keys_f32(
+                    q3e_transpose_keys_f32(
                         key + segment.start * keyValueStride + keyValueHead * headDimension, Int64(keyValueStride),
                         Int64(segment.length), Int64(headDimension),
                         transposed + transposedOffsets[segmentIndex] + keyValueHead * headDimension * padded, Int64(padded))
@@ -90,60 +76,22 @@ public enum CausalAttention {
                 let lastQuery = task.firstQuery + task.queryCount
                 let keys = key + task.segment.start * keyValueStride + keyValueHead * headDimension
                 let values = value + task.segment.start * keyValueStride + keyValueHead * headDimension
+                let queries = query + task.segment.start * queryStride + task.head * headDimension
+                let outputs = output + task.segment.start * outputStride + task.head * headDimension
                 if vectorized {
                     let padded = paddedLength(task.segment.length)
                     let scores = UnsafeMutablePointer<Float>.allocate(capacity: task.queryCount * paddedLength(lastQuery))
                     defer { scores.deallocate() }
-                    qk_attention_f32_avx512(
-                        query + task.segment.start * queryStride + task.head * headDimension, Int64(queryStride),
+                    q3e_attention_f32_avx512(
+                        queries, Int64(queryStride),
                         transposed + transposedOffsets[task.segmentIndex] + keyValueHead * headDimension * padded,
-                        Int64(padded), values, Int64(keyValueStride),
-                        output + task.segment.start * outputStride + task.head * headDimension, Int64(outputStride),
+                        Int64(padded), values, Int64(keyValueStride), outputs, Int64(outputStride),
                         Int64(task.firstQuery), Int64(lastQuery), Int64(headDimension), scale, scores)
                     return
                 }
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: lastQuery)
-                let accumulator = UnsafeMutableRawPointer.allocate(byteCount: headDimension * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: headDimension)
-                defer { scores.deallocate(); accumulator.deallocate() }
-                for i in task.firstQuery..<lastQuery {
-                    let row = task.segment.start + i
-                    let q = query + row * queryStride + task.head * headDimension
-                    var maximum = -Float.infinity
-                    for j in 0...i {
-                        let score = MatrixMultiply.dot(q, keys + j * keyValueStride, count: headDimension) * scale
-                        scores[j] = score
-                        maximum = max(maximum, score)
-                    }
-                    var total: Float = 0
-                    for j in 0...i {
-                        let weight = exp(scores[j] - maximum)
-                        scores[j] = weight
-                        total += weight
-                    }
-                    accumulator.initialize(repeating: 0, count: headDimension)
-                    let vectorEnd = headDimension & ~15
-                    let rawAccumulator = UnsafeMutableRawPointer(accumulator)
-                    for j in 0...i {
-                        let weight = scores[j]
-                        let v = values + j * keyValueStride
-                        let rawValue = UnsafeRawPointer(v)
-                        var d = 0
-                        while d < vectorEnd {
-                            let sum = rawAccumulator.load(fromByteOffset: d * 4, as: SIMD16<Float>.self)
-                                + SIMD16(repeating: weight) * rawValue.loadUnaligned(fromByteOffset: d * 4, as: SIMD16<Float>.self)
-                            rawAccumulator.storeBytes(of: sum, toByteOffset: d * 4, as: SIMD16<Float>.self)
-                            d += 16
-                        }
-                        while d < headDimension {
-                            accumulator[d] += weight * v[d]
-                            d += 1
-                        }
-                    }
-                    let out = output + row * outputStride + task.head * headDimension
-                    let inverse = 1 / total
-                    for d in 0..<headDimension { out[d] = accumulator[d] * inverse }
-                }
+                ReferenceAttention.rows(
+                    query: queries, queryStride: queryStride, keys: keys, values: values, keyValueStride: keyValueStride,
+                    output: outputs, outputStride: outputStride, firstQuery: task.firstQuery, endQuery: lastQuery, headDimension: headDimension, scale: scale)
             }
         }
     }

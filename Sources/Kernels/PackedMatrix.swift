@@ -4,11 +4,17 @@ import Foundation
 /// A linear layer's weight matrix (`rows` output features × `columns` input features, the PyTorch
 /// `nn.Linear` layout), repacked once at load time into the panel layout the kernels stream.
 ///
+/// `multiply` is the model's GEMM: every linear layer of an fp32/bf16 checkpoint runs through it (the
+/// AVX-512 / AVX512-BF16 / AMX C kernels, or `ReferenceGEMM` elsewhere). `RowMajorGEMM` is the other fp32
+/// GEMM, plain Swift over unpacked row-major operands, for matrices that are not packed once and
+/// multiplied many times (similarity scores, trainable weights); `QuantizedMatrix` holds ggml-quantized
+/// weights.
+///
 /// Panels hold 16 weight rows each (zero-padded to a multiple of 32 rows so kernels always work on two
 /// panels). bf16 weights keep their dtype: `bfloat16Pairs` stores, for each pair of columns, the 16 rows'
 /// two values interleaved — one 64-byte vector per pair, exactly what `vdpbf16ps` consumes and what the
 /// fp32 kernel widens exactly with a shift. fp32 weights use `float32`, 16 values per column.
-public final class PackedMatrix: @unchecked Sendable {
+public final class PackedMatrix: LinearLayer, @unchecked Sendable {
     /// Storage format of the panels.
     public enum Format: Sendable {
         /// bf16 values, column pairs interleaved (requires an even column count).
@@ -146,28 +152,28 @@ public final class PackedMatrix: @unchecked Sendable {
             let out = output + rowStart * rows
             switch (path, format) {
             case (.avx512, .float32):
-                qk_gemm_f32_f32w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
-                                        storage.assumingMemoryBound(to: Float.self),
-                                        Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+                q3e_gemm_f32_f32w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                         storage.assumingMemoryBound(to: Float.self),
+                                         Int64(columnStart), Int64(columnEnd), out, Int64(rows))
             case (.avx512, .bfloat16Pairs):
-                qk_gemm_f32_bf16w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                q3e_gemm_f32_bf16w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                          storage.assumingMemoryBound(to: UInt16.self),
+                                          Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.amxBF16, _):
+                q3e_gemm_bf16_amx(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
+                                  storage.assumingMemoryBound(to: UInt16.self),
+                                  Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.avx512BF16, _):
+                q3e_gemm_bf16_avx512bf16(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
                                          storage.assumingMemoryBound(to: UInt16.self),
                                          Int64(columnStart), Int64(columnEnd), out, Int64(rows))
-            case (.amxBF16, _):
-                qk_gemm_bf16_amx(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
-                                 storage.assumingMemoryBound(to: UInt16.self),
-                                 Int64(columnStart), Int64(columnEnd), out, Int64(rows))
-            case (.avx512BF16, _):
-                qk_gemm_bf16_avx512bf16(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
-                                        storage.assumingMemoryBound(to: UInt16.self),
-                                        Int64(columnStart), Int64(columnEnd), out, Int64(rows))
             default:
                 if let bf16Input {
-                    PortableKernels.bfloat16(bf16Input + rowStart * columns, rows: rowCount, matrix: self,
-                                             columns: columnStart..<columnEnd, output: out, outputStride: rows)
+                    ReferenceGEMM.bfloat16(bf16Input + rowStart * columns, rows: rowCount, matrix: self,
+                                           columns: columnStart..<columnEnd, output: out, outputStride: rows)
                 } else {
-                    PortableKernels.float32(input + rowStart * columns, rows: rowCount, matrix: self,
-                                            columns: columnStart..<columnEnd, output: out, outputStride: rows)
+                    ReferenceGEMM.float32(input + rowStart * columns, rows: rowCount, matrix: self,
+                                          columns: columnStart..<columnEnd, output: out, outputStride: rows)
                 }
             }
         }
@@ -177,7 +183,7 @@ public final class PackedMatrix: @unchecked Sendable {
 /// Intel AMX state for this process.
 enum AMX {
     /// Linux hands out AMX tile data only on request (arch_prctl); asked once, on first use.
-    static let isPermitted: Bool = qk_request_amx_permission() == 1
+    static let isPermitted: Bool = q3e_request_amx_permission() == 1
 }
 
 /// bf16 conversions matching PyTorch bit for bit.
@@ -207,81 +213,10 @@ public enum BFloat16 {
             let start = index * chunk
             let length = min(count, start + chunk) - start
             if features.hasAVX512 {
-                qk_f32_to_bf16_avx512(source + start, destination + start, Int64(length))
+                q3e_f32_to_bf16_avx512(source + start, destination + start, Int64(length))
             } else {
                 for i in start..<(start + length) { destination[i] = rounding(source[i]) }
             }
         }
-    }
-}
-
-/// The reference kernels: plain Swift over the same packed layouts, used on CPUs without AVX-512 and
-/// compared with the C kernels in tests. Non-fused multiply-add keeps them fast on baseline x86-64 (a
-/// fused `addingProduct` would become a library call there).
-enum PortableKernels {
-    /// fp32 activations against either panel format, fp32 accumulation.
-    static func float32(
-        _ input: UnsafePointer<Float>, rows: Int, matrix: PackedMatrix, columns: Range<Int>,
-        output: UnsafeMutablePointer<Float>, outputStride: Int
-    ) {
-        let k = matrix.columns
-        var panelStart = columns.lowerBound / 16 * 16
-        while panelStart < columns.upperBound {
-            let valid = min(16, columns.upperBound - panelStart)
-            for row in 0..<rows {
-                let x = input + row * k
-                var accumulator = SIMD16<Float>()
-                switch matrix.format {
-                case .float32:
-                    let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: Float.self) + (panelStart / 16) * k * 16)
-                    for c in 0..<k {
-                        accumulator += SIMD16(repeating: x[c]) * panel.load(fromByteOffset: c * 64, as: SIMD16<Float>.self)
-                    }
-                case .bfloat16Pairs:
-                    let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: UInt16.self) + (panelStart / 16) * k * 16)
-                    for pair in 0..<(k / 2) {
-                        let (even, odd) = widenedPair(panel, pair)
-                        accumulator += SIMD16(repeating: x[2 * pair]) * even
-                        accumulator += SIMD16(repeating: x[2 * pair + 1]) * odd
-                    }
-                }
-                let out = output + row * outputStride + panelStart
-                for lane in 0..<valid where panelStart + lane >= columns.lowerBound { out[lane] = accumulator[lane] }
-            }
-            panelStart += 16
-        }
-    }
-
-    /// bf16 activations × bf16 pair panels, fp32 accumulation (the arithmetic of `vdpbf16ps`).
-    static func bfloat16(
-        _ input: UnsafePointer<UInt16>, rows: Int, matrix: PackedMatrix, columns: Range<Int>,
-        output: UnsafeMutablePointer<Float>, outputStride: Int
-    ) {
-        let k = matrix.columns
-        var panelStart = columns.lowerBound / 16 * 16
-        while panelStart < columns.upperBound {
-            let valid = min(16, columns.upperBound - panelStart)
-            let panel = UnsafeRawPointer(matrix.storage.assumingMemoryBound(to: UInt16.self) + (panelStart / 16) * k * 16)
-            for row in 0..<rows {
-                let x = input + row * k
-                var accumulator = SIMD16<Float>()
-                for pair in 0..<(k / 2) {
-                    let (even, odd) = widenedPair(panel, pair)
-                    accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair + 1])) * odd
-                    accumulator += SIMD16(repeating: BFloat16.widening(x[2 * pair])) * even
-                }
-                let out = output + row * outputStride + panelStart
-                for lane in 0..<valid where panelStart + lane >= columns.lowerBound { out[lane] = accumulator[lane] }
-            }
-            panelStart += 16
-        }
-    }
-
-    /// The 16 rows' two weights of one column pair of a bf16 pair panel, widened exactly to fp32
-    /// (the low half of each 32-bit word is the even column).
-    @inline(__always)
-    static func widenedPair(_ panel: UnsafeRawPointer, _ pair: Int) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
-        let words = panel.load(fromByteOffset: pair * 64, as: SIMD16<UInt32>.self)
-        return (unsafeBitCast(words &<< 16, to: SIMD16<Float>.self), unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self))
     }
 }

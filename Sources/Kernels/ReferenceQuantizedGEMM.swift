@@ -1,5 +1,10 @@
-/// The reference kernels of `QuantizedMatrix`: plain Swift over the same code panels, used on CPUs
-/// without AVX512-VNNI and compared with the C kernels in tests.
+/// The Swift reference of `QuantizedMatrix`'s C kernels (see `ReferenceGEMM` for the naming scheme):
+/// plain Swift over the same code panels, run on CPUs without AVX512-VNNI or AVX-VNNI (the `.portable`
+/// kernel path) and compared with the C kernels in the tests.
+///
+/// - `quantize`: the reference of `q3e_quantize_q8_avx512` and `q3e_quantize_q8_avx2`.
+/// - `multiply`: the reference of `q3e_gemm_q8_avx512vnni`, `q3e_gemm_q8_avxvnni` and
+///   `q3e_gemm_q8_avxvnni_evex`.
 ///
 /// They perform exactly the C kernels' arithmetic — exact integer dot products per sub-block (carried
 /// out in fp32, where they are exact too), then `t = Float(dot) * scaleX`, `acc = fma(t, scaleW, acc)`
@@ -7,8 +12,8 @@
 /// bitwise equal. (The fused multiply-adds are what the
 /// hardware kernel does in one instruction; on baseline x86-64 Swift lowers them to `fmaf` calls,
 /// which costs speed only on CPUs that lack the fast path anyway.)
-enum QuantizedPortableKernels {
-    /// Quantizes `rows × columns` values per block of 32 like `qk_quantize_q8_avx512`:
+enum ReferenceQuantizedGEMM {
+    /// Quantizes `rows × columns` values per block of 32 like `q3e_quantize_q8_avx512`:
     /// scale = amax / 127, value = round-to-nearest-even(x · (1 / scale)), clamped to ±127.
     static func quantize(
         _ x: UnsafePointer<Float>, rows: Int, columns: Int, subBlockSize: Int, zeroPoint: Int32,

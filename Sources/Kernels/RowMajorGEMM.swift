@@ -1,13 +1,22 @@
-/// Cache-blocked, register-blocked fp32 matrix multiplication for the linear layers of a transformer.
+/// The fp32 GEMM over plain row-major operands, `C = A · Bᵀ`, in Swift: for matrices that are not packed
+/// model weights.
 ///
-/// The layout is the one weights are stored in: `output[m][n] = Σ_k input[m][k] · weight[n][k]`, i.e.
-/// `C = A · Wᵀ` with both operands row-major and contiguous along `k`. That makes every output element a
-/// dot product of two contiguous rows, computed with 16-lane SIMD accumulators.
+/// The model's linear layers do not run here: their GEMM is `PackedMatrix.multiply` (or
+/// `QuantizedMatrix.multiply`), over weights repacked once at load time into the panels the C kernels
+/// stream. Repacking pays only for a matrix that is multiplied many times as it is, so this type serves
+/// the rest: similarity scores of queries against a corpus (`SimilaritySearch`), trainable fp32 weights and
+/// LoRA factors that change at every optimiser step (Training), and the few LM-head rows a reranker reads
+/// (`dot`). The backward products (`A · B`, `Aᵀ · B`) are `TransposedProducts`.
+///
+/// The layout is the one PyTorch stores `nn.Linear` weights in: `output[m][n] = Σ_k input[m][k] ·
+/// weight[n][k]`, both operands row-major and contiguous along `k`. That makes every output element a
+/// dot product of two contiguous rows, computed with 16-lane SIMD accumulators, cache- and
+/// register-blocked (4 × 4 rows at a time).
 ///
 /// Determinism matters more than the last percent of speed here: every output element is produced by the
 /// same sequence of floating-point operations whichever block, thread or edge case computes it, so the
 /// result for one row never depends on the other rows in the batch (batch invariance is bitwise).
-public enum MatrixMultiply {
+public enum RowMajorGEMM {
     /// Rows of the weight matrix processed by one task; 64 rows of a 1024-wide fp32 matrix (256 KiB)
     /// stay in the 2 MiB L2 cache while every input row streams past them.
     static let weightRowsPerTask = 64

@@ -52,7 +52,7 @@ public enum VectorMath {
             while start < count {
                 let length = min(chunk, count - start)
                 for i in 0..<length { exponentials[i] = -gate[start + i] }
-                qk_exp_avx512(exponentials, exponentials, Int64(length))
+                q3e_exp_avx512(exponentials, exponentials, Int64(length))
                 for i in 0..<length {
                     gate[start + i] = gate[start + i] / (1 + exponentials[i]) * up[start + i]
                 }
@@ -73,68 +73,5 @@ public enum VectorMath {
         for value in values { sumOfSquares += Double(value) * Double(value) }
         let norm = max(sumOfSquares.squareRoot(), 1e-12)
         for i in values.indices { values[i] = Float(Double(values[i]) / norm) }
-    }
-}
-
-/// Rotary position embedding in the rotate-half convention of transformers' Llama/Qwen code.
-public struct RotaryEmbedding: Sendable {
-    /// The rotated dimensions (the head dimension).
-    public let dimensions: Int
-    /// `1 / theta^(2i/d)` for each pair, in fp32 as transformers computes it.
-    public let inverseFrequencies: [Float]
-
-    /// Frequencies for the given head dimension and base.
-    public init(dimensions: Int, theta: Double) {
-        self.dimensions = dimensions
-        let half = dimensions / 2
-        inverseFrequencies = (0..<half).map { i in
-            // transformers: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all in float32.
-            let exponent = Float(2 * i) / Float(dimensions)
-            return 1 / Float(pow(Float(theta), exponent))
-        }
-    }
-
-    /// Cosines and sines for positions `0..<length`, `length × dimensions/2` each, computed once per
-    /// forward pass and shared by every head and layer.
-    public func table(length: Int) -> RotaryTable {
-        let half = dimensions / 2
-        var cosines = [Float](repeating: 0, count: length * half)
-        var sines = [Float](repeating: 0, count: length * half)
-        for position in 0..<length {
-            let p = Float(position)
-            for i in 0..<half {
-                // transformers: freqs = position (fp32) * inv_freq (fp32); cos/sin in fp32.
-                let angle = p * inverseFrequencies[i]
-                cosines[position * half + i] = cos(angle)
-                sines[position * half + i] = sin(angle)
-            }
-        }
-        return RotaryTable(half: half, cosines: cosines, sines: sines)
-    }
-}
-
-/// Precomputed rotary angles for a range of positions.
-public struct RotaryTable: Sendable {
-    /// Half the rotated dimension.
-    public let half: Int
-    /// `cos(position · inverseFrequency[i])`, row-major by position.
-    public let cosines: [Float]
-    /// `sin(position · inverseFrequency[i])`, row-major by position.
-    public let sines: [Float]
-
-    /// Rotates one head vector in place (rotate-half convention: pairs are `i` and `i + d/2`).
-    @inline(__always)
-    public func apply(to vector: UnsafeMutablePointer<Float>, position: Int) {
-        cosines.withUnsafeBufferPointer { cosines in
-            sines.withUnsafeBufferPointer { sines in
-                let base = position * half
-                for i in 0..<half {
-                    let c = cosines[base + i], s = sines[base + i]
-                    let x1 = vector[i], x2 = vector[i + half]
-                    vector[i] = x1 * c - x2 * s
-                    vector[i + half] = x2 * c + x1 * s
-                }
-            }
-        }
     }
 }

@@ -100,7 +100,7 @@ public final class Qwen3Model: Sendable {
             rows.indices.map { index in
                 state.withUnsafeBufferPointer { state in
                     headRows.withUnsafeBufferPointer { headRows in
-                        MatrixMultiply.dot(state.baseAddress!, headRows.baseAddress! + index * hidden, count: hidden)
+                        RowMajorGEMM.dot(state.baseAddress!, headRows.baseAddress! + index * hidden, count: hidden)
                     }
                 }
             }

@@ -38,15 +38,15 @@ func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, p
     a.withUnsafeBufferPointer { a in
         w.withUnsafeBufferPointer { w in
             c.withUnsafeMutableBufferPointer { c in
-                MatrixMultiply.multiply(a.baseAddress!, rows: rows, by: w.baseAddress!, outputs: outputs, inner: inner,
-                                        into: c.baseAddress!, pool: pool)
+                RowMajorGEMM.multiply(a.baseAddress!, rows: rows, by: w.baseAddress!, outputs: outputs, inner: inner,
+                                      into: c.baseAddress!, pool: pool)
             }
         }
     }
     return c
 }
 
-@Suite struct MatrixMultiplyTests {
+@Suite struct RowMajorGEMMTests {
     @Test(arguments: [(1, 1, 1), (3, 5, 7), (4, 4, 16), (5, 9, 33), (17, 130, 64), (64, 67, 40), (8, 200, 1024)])
     func matchesDoublePrecisionReference(shape: (Int, Int, Int)) {
         let (rows, outputs, inner) = shape
@@ -78,7 +78,7 @@ func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, p
             let expected = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             let value = a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
-                    MatrixMultiply.dot(a.baseAddress ?? UnsafePointer(bitPattern: 16)!, b.baseAddress ?? UnsafePointer(bitPattern: 16)!, count: count)
+                    RowMajorGEMM.dot(a.baseAddress ?? UnsafePointer(bitPattern: 16)!, b.baseAddress ?? UnsafePointer(bitPattern: 16)!, count: count)
                 }
             }
             #expect(abs(Double(value) - expected) < 1e-5, "count \(count)")
@@ -223,13 +223,14 @@ func multiply(_ a: [Float], rows: Int, _ w: [Float], outputs: Int, inner: Int, p
         }
     }
 
-    @Test func vectorExpMatchesFoundation() {
-        guard CPUFeatures.detected.hasAVX512 else { return }
+    /// `q3e_exp_avx512` (the softmax and SwiGLU exponentials) against Foundation's `exp`, its reference.
+    @Test(.enabled(if: CPUFeatures.detected.hasAVX512, "this CPU has no AVX-512"))
+    func vectorExpMatchesFoundation() {
         let inputs = (0..<2001).map { -110 + Float($0) * 0.06 } + [0, -0.0, -1e-8, -88, -103.9]
         var outputs = [Float](repeating: .nan, count: inputs.count)
         inputs.withUnsafeBufferPointer { source in
             outputs.withUnsafeMutableBufferPointer { destination in
-                qk_exp_avx512(source.baseAddress!, destination.baseAddress!, Int64(inputs.count))
+                q3e_exp_avx512(source.baseAddress!, destination.baseAddress!, Int64(inputs.count))
             }
         }
         for (x, y) in zip(inputs, outputs) {

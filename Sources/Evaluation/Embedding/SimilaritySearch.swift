@@ -47,7 +47,7 @@ public enum SimilaritySearch {
                 let queryCount = min(queryBlock, queries.count - queryStart)
                 flatQueries.withUnsafeBufferPointer { q in
                     scores.withUnsafeMutableBufferPointer { s in
-                        MatrixMultiply.multiply(
+                        RowMajorGEMM.multiply(
                             q.baseAddress! + queryStart * dimensions, rows: queryCount,
                             by: flatCorpus.baseAddress! + corpusStart * dimensions, outputs: blockCount, inner: dimensions,
                             into: s.baseAddress!)

@@ -41,7 +41,7 @@ enum AttentionBackward {
                     // Probabilities of row i, as the forward computes them (max-subtracted softmax).
                     var maximum = -Float.infinity
                     for j in 0...i {
-                        let score = MatrixMultiply.dot(q, pointers.key + (segment.start + j) * keyValueStride + keyOffset, count: d) * scale
+                        let score = RowMajorGEMM.dot(q, pointers.key + (segment.start + j) * keyValueStride + keyOffset, count: d) * scale
                         probabilities[j] = score
                         maximum = max(maximum, score)
                     }
@@ -55,7 +55,7 @@ enum AttentionBackward {
                     for j in 0...i {
                         probabilities[j] /= total
                         let v = pointers.value + (segment.start + j) * keyValueStride + keyOffset
-                        products[j] = MatrixMultiply.dot(dO, v, count: d)
+                        products[j] = RowMajorGEMM.dot(dO, v, count: d)
                         weighted += probabilities[j] * products[j]
                     }
                     let dq = pointers.queryGradient + row * queryStride + queryOffset

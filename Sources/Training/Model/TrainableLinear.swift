@@ -81,8 +81,8 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
             for (part, parameter) in parameters.enumerated() {
                 let destination = scratch?.pointer ?? output
                 parameter.values.withUnsafeBufferPointer { weight in
-                    MatrixMultiply.multiply(input, rows: m, by: weight.baseAddress!, outputs: partRows[part], inner: columns,
-                                            into: destination, pool: pool)
+                    RowMajorGEMM.multiply(input, rows: m, by: weight.baseAddress!, outputs: partRows[part], inner: columns,
+                                          into: destination, pool: pool)
                 }
                 if let scratch { Self.scatter(scratch.pointer, rows: m, width: partRows[part], into: output + offsets[part], stride: rows, scale: 1, adding: false) }
             }
@@ -93,12 +93,12 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
             let low = ActivationBuffer(m * adapter.rank)
             let update = ActivationBuffer(m * partRows[part])
             adapter.a.values.withUnsafeBufferPointer { a in
-                MatrixMultiply.multiply(input, rows: m, by: a.baseAddress!, outputs: adapter.rank, inner: columns,
-                                        into: low.pointer, pool: pool)
+                RowMajorGEMM.multiply(input, rows: m, by: a.baseAddress!, outputs: adapter.rank, inner: columns,
+                                      into: low.pointer, pool: pool)
             }
             adapter.b.values.withUnsafeBufferPointer { b in
-                MatrixMultiply.multiply(low.pointer, rows: m, by: b.baseAddress!, outputs: partRows[part], inner: adapter.rank,
-                                        into: update.pointer, pool: pool)
+                RowMajorGEMM.multiply(low.pointer, rows: m, by: b.baseAddress!, outputs: partRows[part], inner: adapter.rank,
+                                      into: update.pointer, pool: pool)
             }
             Self.scatter(update.pointer, rows: m, width: partRows[part], into: output + offsets[part], stride: rows,
                          scale: adapter.scale, adding: true)
@@ -143,7 +143,7 @@ final class TrainableLinear: LinearLayer, @unchecked Sendable {
             Self.gather(outputGradient + offsets[part], stride: rows, rows: m, width: partRows[part], scale: adapter.scale,
                         into: partGradient.pointer)
             adapter.a.values.withUnsafeBufferPointer { a in
-                MatrixMultiply.multiply(input, rows: m, by: a.baseAddress!, outputs: rank, inner: columns, into: low.pointer, pool: pool)
+                RowMajorGEMM.multiply(input, rows: m, by: a.baseAddress!, outputs: rank, inner: columns, into: low.pointer, pool: pool)
             }
             adapter.b.gradients.withUnsafeMutableBufferPointer { gradient in
                 TransposedProducts.accumulateTransposedProduct(partGradient.pointer, low.pointer, rows: m, aColumns: partRows[part],

@@ -13,7 +13,7 @@ extension TrainableModel {
             return rows.indices.map { index in
                 state.withUnsafeBufferPointer { state in
                     head.withUnsafeBufferPointer { head in
-                        MatrixMultiply.dot(state.baseAddress!, head.baseAddress! + index * hidden, count: hidden)
+                        RowMajorGEMM.dot(state.baseAddress!, head.baseAddress! + index * hidden, count: hidden)
                     }
                 }
             }
