@@ -34,8 +34,9 @@ extension Qwen3Configuration {
             guard let number = raw.double else { throw invalid("qwen3.\(key) is not a number") }
             return number
         }
-        guard let embedding = file.tensor(named: "token_embd.weight") else {
-            throw Qwen3Error.missingTensor(name: "token_embd.weight", directory: file.path)
+        let embeddingName = Qwen3TensorName.tokenEmbedding.ggufName
+        guard let embedding = file.tensor(named: embeddingName) else {
+            throw ModelFormatError.missingTensor(name: embeddingName, directory: file.path)
         }
         guard embedding.dimensions.count == 2 else { throw invalid("token_embd.weight is not 2-D") }
         let hidden = try required("embedding_length")
@@ -60,8 +61,9 @@ extension Qwen3Configuration {
             rmsNormEpsilon: try real("attention.layer_norm_rms_epsilon") ?? 1e-6,
             // llama.cpp's default when the key is absent.
             ropeTheta: try real("rope.freq_base") ?? 10_000,
-            tieWordEmbeddings: file.tensor(named: "output.weight") == nil && file.tensor(named: "cls.output.weight") == nil,
-            checkpointDataType: file.fileTypeName ?? file.tensor(named: "blk.0.ffn_down.weight")?.type.name
+            tieWordEmbeddings: file.tensor(named: Qwen3TensorName.languageModelHead.ggufName) == nil
+                && file.tensor(named: Qwen3TensorName.classifier.ggufName) == nil,
+            checkpointDataType: file.fileTypeName ?? file.tensor(named: Qwen3TensorName.layer(0, .down).ggufName)?.type.name
         )
         try validate()
     }

@@ -1,6 +1,9 @@
 import Foundation
 
 /// Errors from loading or running a Qwen3 model; each message names the file, tensor or value involved.
+///
+/// A weight missing from a checkpoint or GGUF file is a `ModelFormatError.missingTensor`, whichever
+/// loader finds it: one error for one fact, however the file was read.
 public enum Qwen3Error: Error, LocalizedError, Equatable {
     /// A required file is not in the model directory.
     case missingFile(String)
@@ -8,8 +11,6 @@ public enum Qwen3Error: Error, LocalizedError, Equatable {
     case invalidConfiguration(path: String, reason: String)
     /// The configuration asks for something this engine does not implement.
     case unsupportedConfiguration(String)
-    /// A weight the configuration implies is missing from the checkpoint.
-    case missingTensor(name: String, directory: String)
     /// A token id has no row in the embedding table.
     case tokenOutOfRange(id: Int, vocabularySize: Int)
     /// A sequence is empty or longer than the model supports.
@@ -24,8 +25,6 @@ public enum Qwen3Error: Error, LocalizedError, Equatable {
             return "invalid model configuration \(path): \(reason)"
         case .unsupportedConfiguration(let detail):
             return "unsupported model configuration: \(detail)"
-        case .missingTensor(let name, let directory):
-            return "tensor \"\(name)\" is missing from the checkpoint in \(directory)"
         case .tokenOutOfRange(let id, let vocabularySize):
             return "token id \(id) is outside the embedding table (vocabulary size \(vocabularySize))"
         case .invalidSequence(let detail):

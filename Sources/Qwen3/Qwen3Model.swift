@@ -70,7 +70,7 @@ public final class Qwen3Model: Sendable {
     /// (a reranker needs two of the 151,669 rows: "yes" and "no").
     public func lastTokenLogits(for sequences: [[Int]], vocabularyRows rows: [Int]) throws -> [[Float]] {
         guard let head = weights.languageModelHead else {
-            throw Qwen3Error.missingTensor(name: "lm_head.weight", directory: "the checkpoint (tie_word_embeddings is false)")
+            throw ModelFormatError.missingTensor(name: "lm_head.weight", directory: "the checkpoint (tie_word_embeddings is false)")
         }
         for row in rows where !(0..<configuration.vocabularySize).contains(row) {
             throw Qwen3Error.tokenOutOfRange(id: row, vocabularySize: configuration.vocabularySize)
@@ -82,7 +82,7 @@ public final class Qwen3Model: Sendable {
     /// `weights.classifier` (a llama.cpp reranker GGUF's `cls_out`).
     public func lastTokenClassifierLogits(for sequences: [[Int]]) throws -> [[Float]] {
         guard let classifier = weights.classifier else {
-            throw Qwen3Error.missingTensor(name: "cls_out.weight", directory: "the model (it has no classification head)")
+            throw ModelFormatError.missingTensor(name: "cls_out.weight", directory: "the model (it has no classification head)")
         }
         return try logits(of: classifier.rows, rows: Array(0..<classifier.rows.rowCount), for: sequences)
     }

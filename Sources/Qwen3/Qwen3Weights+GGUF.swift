@@ -14,7 +14,7 @@ extension Qwen3Weights {
         /// `dimensions` in ggml order: row length first.
         func require(_ name: String, _ dimensions: [Int]) throws -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else {
-                throw Qwen3Error.missingTensor(name: name, directory: file.path)
+                throw ModelFormatError.missingTensor(name: name, directory: file.path)
             }
             guard tensor.dimensions == dimensions else {
                 throw ModelFormatError.shapeMismatch(path: file.path, tensor: name, expected: dimensions.reversed(),
@@ -25,47 +25,44 @@ extension Qwen3Weights {
             }
             return tensor
         }
-        func vector(_ name: String, _ count: Int) throws -> [Float] {
-            try file.floats(of: try require(name, [count]))
+        /// The tensor the table names, with the configuration's shape (reversed: GGUF lists the row length first).
+        func require(_ name: Qwen3TensorName) throws -> GGUFTensorInfo {
+            try require(name.ggufName, name.shape(for: c).reversed())
+        }
+        func vector(_ name: Qwen3TensorName) throws -> [Float] {
+            try file.floats(of: try require(name))
+        }
+        func matrix(_ index: Int, _ parts: Qwen3TensorName.LayerWeight...) throws -> any LinearLayer {
+            try makeLinearLayer(try parts.map { try require(.layer(index, $0)) }, file: file, precision: precision)
         }
         let hidden = c.hiddenSize
-        let queryWidth = c.attentionHeads * c.headDimension
-        let keyValueWidth = c.keyValueHeads * c.headDimension
 
-        let embedding = try require("token_embd.weight", [hidden, c.vocabularySize])
-        let tokenEmbedding = try WeightRows(gguf: file, tensor: embedding)
+        let tokenEmbedding = try WeightRows(gguf: file, tensor: try require(.tokenEmbedding))
         var layers: [Qwen3LayerWeights] = []
         for index in 0..<c.layerCount {
-            let block = "blk.\(index)."
-            func weight(_ name: String, columns: Int, rows: Int) throws -> GGUFTensorInfo {
-                try require(block + name + ".weight", [columns, rows])
+            // Every projection is checked before any is packed, so a bad file fails before the work.
+            for weight in [Qwen3TensorName.LayerWeight.query, .key, .value, .output, .gate, .up, .down] {
+                _ = try require(.layer(index, weight))
             }
-            let query = try weight("attn_q", columns: hidden, rows: queryWidth)
-            let key = try weight("attn_k", columns: hidden, rows: keyValueWidth)
-            let value = try weight("attn_v", columns: hidden, rows: keyValueWidth)
-            let output = try weight("attn_output", columns: queryWidth, rows: hidden)
-            let gate = try weight("ffn_gate", columns: hidden, rows: c.intermediateSize)
-            let up = try weight("ffn_up", columns: hidden, rows: c.intermediateSize)
-            let down = try weight("ffn_down", columns: c.intermediateSize, rows: hidden)
             layers.append(Qwen3LayerWeights(
-                inputNorm: try vector(block + "attn_norm.weight", hidden),
-                queryKeyValueProjection: try makeLinearLayer([query, key, value], file: file, precision: precision),
-                outputProjection: try makeLinearLayer([output], file: file, precision: precision),
-                queryNorm: try vector(block + "attn_q_norm.weight", c.headDimension),
-                keyNorm: try vector(block + "attn_k_norm.weight", c.headDimension),
-                postAttentionNorm: try vector(block + "ffn_norm.weight", hidden),
-                gateUpProjection: try makeLinearLayer([gate, up], file: file, precision: precision),
-                downProjection: try makeLinearLayer([down], file: file, precision: precision)
+                inputNorm: try vector(.layer(index, .inputNorm)),
+                queryKeyValueProjection: try matrix(index, .query, .key, .value),
+                outputProjection: try matrix(index, .output),
+                queryNorm: try vector(.layer(index, .queryNorm)),
+                keyNorm: try vector(.layer(index, .keyNorm)),
+                postAttentionNorm: try vector(.layer(index, .postAttentionNorm)),
+                gateUpProjection: try matrix(index, .gate, .up),
+                downProjection: try matrix(index, .down)
             ))
         }
         let head: WeightRows?
-        if file.tensor(named: "output.weight") != nil {
-            head = try WeightRows(gguf: file, tensor: try require("output.weight", [hidden, c.vocabularySize]))
+        if file.tensor(named: Qwen3TensorName.languageModelHead.ggufName) != nil {
+            head = try WeightRows(gguf: file, tensor: try require(.languageModelHead))
         } else {
             head = c.tieWordEmbeddings ? tokenEmbedding : nil
         }
         var classifier: Qwen3Classifier?
-        if let info = file.tensor(named: "cls.output.weight") {
+        if let info = file.tensor(named: Qwen3TensorName.classifier.ggufName) {
             let labels = file.metadata["qwen3.classifier.output_labels"]?.strings ?? []
             let rows = info.dimensions.count == 2 ? info.dimensions[1] : 0
             guard rows > 0, labels.count == rows else {
@@ -76,7 +73,7 @@ extension Qwen3Weights {
             classifier = Qwen3Classifier(rows: try WeightRows(gguf: file, tensor: try require(info.name, [hidden, rows])),
                                          labels: labels)
         }
-        self.init(tokenEmbedding: tokenEmbedding, layers: layers, finalNorm: try vector("output_norm.weight", hidden),
+        self.init(tokenEmbedding: tokenEmbedding, layers: layers, finalNorm: try vector(.finalNorm),
                   languageModelHead: head, classifier: classifier)
     }
 }

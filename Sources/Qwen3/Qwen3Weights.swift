@@ -145,46 +145,32 @@ public struct Qwen3Weights: Sendable {
     public init(checkpoint: SafetensorsCheckpoint, configuration c: Qwen3Configuration, precision: Precision,
                 adapter: LoRAAdapter? = nil) throws {
         try adapter?.validate(against: c)
-        let prefix = checkpoint.tensor(named: "model.embed_tokens.weight") != nil ? "model." : ""
-        func require(_ name: String, _ shape: [Int]) throws -> Tensor {
-            let fullName = prefix + name
-            guard checkpoint.tensor(named: fullName) != nil else {
-                throw Qwen3Error.missingTensor(name: fullName, directory: checkpoint.directory)
-            }
-            return try checkpoint.requireTensor(named: fullName, shape: shape)
+        let prefix = Qwen3TensorName.huggingFacePrefix(of: checkpoint)
+        func require(_ name: Qwen3TensorName) throws -> Tensor {
+            try checkpoint.requireTensor(named: name.huggingFaceName(prefix: prefix), shape: name.shape(for: c))
         }
-        let hidden = c.hiddenSize
-        let queryWidth = c.attentionHeads * c.headDimension
-        let keyValueWidth = c.keyValueHeads * c.headDimension
-        let embedding = try require("embed_tokens.weight", [c.vocabularySize, hidden])
-        tokenEmbedding = WeightRows(tensor: embedding)
+        func matrix(_ index: Int, _ parts: Qwen3TensorName.LayerWeight...) throws -> any LinearLayer {
+            pack(try parts.map { try require(.layer(index, $0)) }, precision: precision, adapter: adapter)
+        }
+        tokenEmbedding = WeightRows(tensor: try require(.tokenEmbedding))
         var layers: [Qwen3LayerWeights] = []
         layers.reserveCapacity(c.layerCount)
         for index in 0..<c.layerCount {
-            let layer = "layers.\(index)."
             layers.append(Qwen3LayerWeights(
-                inputNorm: try require(layer + "input_layernorm.weight", [hidden]).floats(),
-                queryKeyValueProjection: pack([
-                    try require(layer + "self_attn.q_proj.weight", [queryWidth, hidden]),
-                    try require(layer + "self_attn.k_proj.weight", [keyValueWidth, hidden]),
-                    try require(layer + "self_attn.v_proj.weight", [keyValueWidth, hidden]),
-                ], precision: precision, adapter: adapter),
-                outputProjection: pack([try require(layer + "self_attn.o_proj.weight", [hidden, queryWidth])], precision: precision, adapter: adapter),
-                queryNorm: try require(layer + "self_attn.q_norm.weight", [c.headDimension]).floats(),
-                keyNorm: try require(layer + "self_attn.k_norm.weight", [c.headDimension]).floats(),
-                postAttentionNorm: try require(layer + "post_attention_layernorm.weight", [hidden]).floats(),
-                gateUpProjection: pack([
-                    try require(layer + "mlp.gate_proj.weight", [c.intermediateSize, hidden]),
-                    try require(layer + "mlp.up_proj.weight", [c.intermediateSize, hidden]),
-                ], precision: precision, adapter: adapter),
-                downProjection: pack([try require(layer + "mlp.down_proj.weight", [hidden, c.intermediateSize])], precision: precision, adapter: adapter)
+                inputNorm: try require(.layer(index, .inputNorm)).floats(),
+                queryKeyValueProjection: try matrix(index, .query, .key, .value),
+                outputProjection: try matrix(index, .output),
+                queryNorm: try require(.layer(index, .queryNorm)).floats(),
+                keyNorm: try require(.layer(index, .keyNorm)).floats(),
+                postAttentionNorm: try require(.layer(index, .postAttentionNorm)).floats(),
+                gateUpProjection: try matrix(index, .gate, .up),
+                downProjection: try matrix(index, .down)
             ))
         }
         self.layers = layers
-        finalNorm = try require("norm.weight", [hidden]).floats()
-        if checkpoint.tensor(named: "lm_head.weight") != nil {
-            languageModelHead = WeightRows(
-                tensor: try checkpoint.requireTensor(named: "lm_head.weight", shape: [c.vocabularySize, hidden]))
+        finalNorm = try require(.finalNorm).floats()
+        if checkpoint.tensor(named: Qwen3TensorName.languageModelHead.huggingFaceName(prefix: prefix)) != nil {
+            languageModelHead = WeightRows(tensor: try require(.languageModelHead))
         } else if c.tieWordEmbeddings {
             languageModelHead = tokenEmbedding
         } else {

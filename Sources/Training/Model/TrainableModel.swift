@@ -76,7 +76,7 @@ public final class TrainableModel: @unchecked Sendable {
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
             let full = (name == "lm_head.weight" ? "" : prefix) + name
             guard checkpoint.tensor(named: full) != nil else {
-                throw Qwen3Error.missingTensor(name: full, directory: path)
+                throw ModelFormatError.missingTensor(name: full, directory: path)
             }
             return try checkpoint.requireTensor(named: full, shape: shape)
         }
