@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Side-by-side CPU benchmark: qwen3-embed vs PyTorch (transformers) vs llama.cpp (llama-cpp-python).
+"""Side-by-side CPU benchmark: qwen3-embed vs PyTorch (transformers), llama.cpp (llama-cpp-python), ONNX
+Runtime and OpenVINO (peers.py).
 
 Run through `run.sh` (it creates the private virtualenv and builds our binary). Subcommands:
 
@@ -7,6 +8,11 @@ Run through `run.sh` (it creates the private virtualenv and builds our binary). 
             Q8_0 / Q4_K_M GGUFs (our `qwen3-embed quantize`), verify them
   all       prepare + measure every engine on every workload, print/write the table
   engine    (internal) measure one peer engine on one workload in a fresh process, print one JSON object
+  vectors   (internal) one engine's embeddings of the accuracy texts, as JSON
+
+Accuracy: every engine also embeds ACCURACY_TEXTS (one text per call, the official tokenizer's ids with
+the appended <|endoftext|>) and the table gives its worst cosine to PyTorch fp32: a fast wrong answer
+does not count.
 
 Every engine runs in its own process and prints the same JSON contract as `qwen3-embed bench --json`:
 tokens_per_second, latency_ms_p50, latency_ms_p99, peak_rss_bytes, kernel, precision, threads.
@@ -27,6 +33,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from peers import PEER_ENGINES, peer_embeddings, run_peer  # noqa: E402  (beside this file)
+import peers  # noqa: E402
 REPO = HERE.parent.parent
 CONFIG = REPO.parent / "shared" / "reference" / "configs" / "Qwen3-Embedding-0.6B.json"
 TOKENIZER = REPO.parent / "shared" / "reference" / "tokenizer" / "qwen3-embedding"
@@ -38,6 +47,22 @@ WORKLOADS = [
     ("batch 8 × 128", 8, 128, 5, "full"),
     ("query 1 × 16", 1, 16, 10, "full"),
     ("batch 32 × 512", 32, 512, 1, "short"),  # slowest last: one timed pass after a short warm-up
+    # long documents and big batches (issue 17 section 3); not in the default --workloads
+    ("batch 64 × 256", 64, 256, 1, "short"),
+    ("document 1 × 8192", 1, 8192, 1, "short"),
+]
+
+# Texts of several lengths and scripts for the accuracy column.
+ACCURACY_TEXTS = [
+    "What is the capital of France?",
+    "The quick brown fox jumps over the lazy dog.",
+    "Gravity is a force that attracts two bodies towards each other; it gives weight to physical objects "
+    "and is responsible for the movement of planets around the sun.",
+    "量子计算利用量子力学的叠加和纠缠来处理信息。",
+    "Die Photosynthese wandelt Lichtenergie in chemische Energie um, die in Glucose gespeichert wird.",
+    "def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)",
+    " ".join(["Retrieval-augmented generation combines a search index with a language model."] * 12),
+    "¿Dónde está la biblioteca más cercana? 📚",
 ]
 
 
@@ -359,6 +384,69 @@ def run_ours(binary, model_dir, precision, batch, seq_len, threads, iterations):
     return json.loads(line)
 
 
+def accuracy_ids(model_dir: Path) -> list[list[int]]:
+    """The official tokenizer's ids of ACCURACY_TEXTS (its post-processor appends <|endoftext|>)."""
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    return [tokenizer.encode(text).ids for text in ACCURACY_TEXTS]
+
+
+def engine_vectors(engine: str, model_dir: Path, threads: int, binary: str):
+    """One engine's normalised embeddings of ACCURACY_TEXTS, one text per call (no padding anywhere)."""
+    import numpy as np
+    if engine.startswith("ours-"):
+        kind = engine[5:]
+        model = quant_path(model_dir, kind) if kind in QUANT_TYPES else model_dir
+        precision = "bf16" if kind in QUANT_TYPES else kind
+        lines = "".join(json.dumps({"text": t}) + "\n" for t in ACCURACY_TEXTS)
+        proc = subprocess.run([binary, "embed", "--model", str(model), "--precision", precision, "--input", "-"],
+                              input=lines, capture_output=True, text=True, env={**os.environ,
+                                                                               "QWEN3_THREADS": str(threads)})
+        if proc.returncode != 0:
+            raise RuntimeError(f"qwen3-embed embed failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip().startswith("{")]
+        return np.array([r["embedding"] for r in sorted(rows, key=lambda r: r["index"])], dtype=np.float64)
+    ids = accuracy_ids(model_dir)
+    if engine.startswith("torch-"):
+        return np.concatenate([torch_embed(model_dir, [row], engine.split("-")[1], threads) for row in ids])
+    if engine.startswith("llama-"):
+        kind = engine[6:]
+        path = model_dir.with_suffix(".f16.gguf") if kind == "f16" else quant_path(model_dir, kind)
+        llm = llama_load(path, threads, n_batch=max(len(r) for r in ids))
+        return np.array([llama_embed_ids(llm, [row])[0] for row in ids])
+    return peer_embeddings(engine, model_dir, ids, threads)
+
+
+def accuracy_pass(engines, model_dir: Path, args, accuracy: dict, errors: list):
+    """Worst per-text cosine of every engine's embedding to PyTorch fp32, each engine in its own process."""
+    import numpy as np
+
+    def vectors(engine):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "vectors", engine, "--model-dir", str(model_dir),
+               "--threads", str(args.threads), "--binary", args.binary]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"vectors {engine} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+        return np.array(json.loads(proc.stdout.strip().splitlines()[-1]), dtype=np.float64)
+
+    try:
+        reference = vectors("torch-fp32")
+    except Exception as exc:
+        log(f"accuracy: no PyTorch fp32 reference: {exc}")
+        errors.append({"workload": "accuracy", "engine": "torch-fp32", "error": str(exc)[-2000:]})
+        return
+    for engine in engines:
+        try:
+            got = vectors(engine)
+            cos = (got * reference).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1))
+            accuracy[engine] = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+                                "texts": len(ACCURACY_TEXTS)}
+            log(f"accuracy: {engine}: worst cosine to PyTorch fp32 {cos.min():.6f} over {len(cos)} texts")
+        except Exception as exc:
+            log(f"accuracy: {engine} FAILED: {exc}")
+            errors.append({"workload": "accuracy", "engine": engine, "error": str(exc)[-2000:]})
+
+
 def run_engine_subprocess(args_list):
     cmd = [sys.executable, str(Path(__file__).resolve()), "engine", *args_list]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -419,7 +507,8 @@ def ratio(a, b):
 ENGINES = [("ours-fp32", "ours fp32"), ("ours-bf16", "ours bf16"), ("torch-fp32", "PyTorch fp32"),
            ("torch-bf16", "PyTorch bf16"), ("llama-f16", "llama.cpp F16"),
            ("ours-q8_0", "ours Q8_0"), ("llama-q8_0", "llama.cpp Q8_0"),
-           ("ours-q4_k_m", "ours Q4_K_M"), ("llama-q4_k_m", "llama.cpp Q4_K_M")]
+           ("ours-q4_k_m", "ours Q4_K_M"), ("llama-q4_k_m", "llama.cpp Q4_K_M"),
+           *PEER_ENGINES]
 
 # Quantized GGUF files written by OUR `qwen3-embed quantize` from the same HF model; both engines run
 # the very same file.
@@ -441,44 +530,45 @@ def make_quantized(binary: str, model_dir: Path):
         subprocess.run(cmd, check=True)
 
 
+def measured_workloads(results):
+    return [name for name, *_ in WORKLOADS if name in results]
+
+
+def ours_best(row):
+    ours = [row.get(k) for k in ("ours-fp32", "ours-bf16") if row.get(k) is not None]
+    return max(ours, key=lambda r: r["tokens_per_second"]) if ours else None
+
+
 def markdown_table(results):
-    lines = []
-    head = ("| workload | " + " | ".join(label for _, label in ENGINES) +
-            " | ours fp32 / PT fp32 | ours bf16 / PT bf16 | ours best / llama.cpp F16 | ours Q8_0 / llama Q8_0"
-            " | ours Q8_0 / PT bf16 | ours Q4_K_M / llama Q4_K_M |")
-    lines.append(head)
-    lines.append("|" + "---|" * (head.count("|") - 1))
-    for name, *_ in WORKLOADS:
-        row = results.get(name, {})
-        cells = [f"{fmt_tps(row.get(k))} tok/s<br>{fmt_ms(row.get(k))} ms" for k, _ in ENGINES]
-        ours = [row.get("ours-fp32"), row.get("ours-bf16")]
-        ours = [o for o in ours if o is not None]
-        best = max(ours, key=lambda r: r["tokens_per_second"]) if ours else None
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio(row.get('ours-fp32'), row.get('torch-fp32'))}"
-                     f" | {ratio(row.get('ours-bf16'), row.get('torch-bf16'))} | {ratio(best, row.get('llama-f16'))}"
-                     f" | {ratio(row.get('ours-q8_0'), row.get('llama-q8_0'))}"
-                     f" | {ratio(row.get('ours-q8_0'), row.get('torch-bf16'))}"
-                     f" | {ratio(row.get('ours-q4_k_m'), row.get('llama-q4_k_m'))} |")
+    """One row per engine: tokens/s and p50 of each workload, worst cosine to PyTorch fp32, and how many
+    times faster our best float path (fp32 or bf16) is than that engine on each workload."""
+    names = measured_workloads(results)
+    accuracy = results.get("accuracy", {})
+    head = ("| engine | " + " | ".join(names) + " | worst cosine to PyTorch fp32 | "
+            + " | ".join(f"ours best / engine, {n}" for n in names) + " |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for key, label in ENGINES:
+        if not any(key in results[n] for n in names) and key not in accuracy:
+            continue
+        cells = [f"{fmt_tps(results[n].get(key))} tok/s<br>{fmt_ms(results[n].get(key))} ms" for n in names]
+        cos = accuracy.get(key)
+        ratios = [ratio(ours_best(results[n]), results[n].get(key)) for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {'—' if cos is None else format(cos['min_cosine'], '.6f')} | "
+                     + " | ".join(ratios) + " |")
     return "\n".join(lines)
 
 
 def text_table(results):
-    lines = []
-    hdr = f"{'workload':<16}" + "".join(f"{label:>22}" for _, label in ENGINES)
-    lines.append(hdr)
-    for name, *_ in WORKLOADS:
-        row = results.get(name, {})
-        cells = "".join(f"{fmt_tps(row.get(k)) + ' t/s ' + fmt_ms(row.get(k)) + 'ms':>22}" for k, _ in ENGINES)
-        lines.append(f"{name:<16}{cells}")
-    lines.append("")
-    lines.append(f"{'ratios (tok/s)':<16}{'ours fp32/PT fp32':>20}{'ours bf16/PT bf16':>20}"
-                 f"{'ours fp32/llama':>18}{'ours bf16/llama':>18}")
-    for name, *_ in WORKLOADS:
-        row = results.get(name, {})
-        lines.append(f"{name:<16}{ratio(row.get('ours-fp32'), row.get('torch-fp32')):>20}"
-                     f"{ratio(row.get('ours-bf16'), row.get('torch-bf16')):>20}"
-                     f"{ratio(row.get('ours-fp32'), row.get('llama-f16')):>18}"
-                     f"{ratio(row.get('ours-bf16'), row.get('llama-f16')):>18}")
+    names = measured_workloads(results)
+    accuracy = results.get("accuracy", {})
+    lines = [f"{'engine':<24}" + "".join(f"{n:>26}" for n in names) + f"{'worst cosine':>14}"]
+    for key, label in ENGINES:
+        if not any(key in results[n] for n in names) and key not in accuracy:
+            continue
+        cells = "".join(f"{fmt_tps(results[n].get(key)) + ' t/s ' + fmt_ms(results[n].get(key)) + ' ms':>26}"
+                        for n in names)
+        cos = accuracy.get(key)
+        lines.append(f"{label:<24}{cells}{'—' if cos is None else format(cos['min_cosine'], '.6f'):>14}")
     return "\n".join(lines)
 
 
@@ -526,6 +616,11 @@ def main():
     e.add_argument("--threads", type=int, required=True)
     e.add_argument("--iterations", type=int, required=True)
     e.add_argument("--warmup", default="full")
+    v = sub.add_parser("vectors")
+    v.add_argument("engine")
+    v.add_argument("--model-dir", required=True)
+    v.add_argument("--threads", type=int, required=True)
+    v.add_argument("--binary", required=True)
     args = ap.parse_args()
 
     if args.cmd == "engine":
@@ -540,19 +635,32 @@ def main():
             kind = args.engine[6:]
             r = run_llama(quant_path(model_dir, kind), args.batch, args.seq_len, args.threads,
                           args.iterations, args.warmup, QUANT_TYPES[kind])
+        elif args.engine in dict(PEER_ENGINES):
+            r = run_peer(args.engine, model_dir, args.batch, args.seq_len, args.threads, args.iterations,
+                         args.warmup, splitmix_ids, summarise)
         else:
             raise SystemExit(f"unknown engine {args.engine}")
         print(json.dumps(r))
+        return
+    if args.cmd == "vectors":
+        print(json.dumps(engine_vectors(args.engine, Path(args.model_dir), args.threads, args.binary).tolist()))
         return
 
     model_dir = Path(args.model_dir)
     gguf_path = model_dir.with_suffix(".f16.gguf")
     make_hf_model(model_dir)
-    make_gguf(model_dir, gguf_path)
-    cos = verify(model_dir, gguf_path, args.threads)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in dict(ENGINES)]
+    if unknown:
+        raise SystemExit(f"unknown engines {unknown}; known: {', '.join(k for k, _ in ENGINES)}")
+    cos = None
+    if any(e.startswith("llama-") for e in engines):  # llama-cpp-python is needed only for its own rows
+        make_gguf(model_dir, gguf_path)
+        cos = verify(model_dir, gguf_path, args.threads)
     if any(e.split("-", 1)[1] in QUANT_TYPES for e in engines):
         make_quantized(args.binary, model_dir)
+    if any(e in dict(PEER_ENGINES) for e in engines):
+        peers.prepare(model_dir)
     if args.cmd == "prepare":
         return
 
@@ -569,8 +677,9 @@ def main():
     info["llama_vs_torch_cosine"] = cos
     log(f"machine: {info['cpu_model']}  flags: {' '.join(info['cpu_flags'])}  load: {info['load_average_at_start']}")
     started = _dt.datetime.now(_dt.timezone.utc)
-    results: dict[str, dict] = {}
+    results: dict[str, dict] = {"accuracy": {}}
     errors = []
+    accuracy_pass(engines, model_dir, args, results["accuracy"], errors)
     for name, batch, seq_len, iterations, warmup in workloads:
         results[name] = {}
         for engine in engines:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side CPU benchmark: qwen3-embed vs PyTorch (transformers) vs llama.cpp (llama-cpp-python).
+# Side-by-side CPU benchmark: qwen3-embed vs PyTorch (transformers), llama.cpp (llama-cpp-python), ONNX Runtime
+# and OpenVINO (peers.py), with each engine's worst cosine to PyTorch fp32.
 # Usage: Benchmarks/compare/run.sh [all|prepare] [compare.py options]   (default: all)
 # Environment:
 #   BENCH_VENV       private virtualenv (default /tmp/qwen3-bench-venv; reused if present)
@@ -37,15 +38,21 @@ if ! have torch "$TORCH_V"; then
   echo "== installing torch $TORCH_V ${WHEEL:+from $WHEEL}" >&2
   "$PIP" install -q "${WHEEL:-$(pin torch)}"
 fi
-for pkg in transformers numpy safetensors gguf; do
+for pkg in transformers numpy safetensors gguf tokenizers onnx onnxruntime openvino nncf; do
   v="$(pin $pkg | cut -d= -f3)"
   have "$pkg" "$v" || { echo "== installing $pkg $v" >&2; "$PIP" install -q "$pkg==$v"; }
 done
 LLAMA_V="$(pin llama-cpp-python | cut -d= -f3)"
 if ! have llama_cpp_python "$LLAMA_V"; then
   echo "== building llama-cpp-python $LLAMA_V from source (several minutes on 2 cores)" >&2
-  # AVX-512/VNNI/BF16 without AMX: the AMX build segfaulted on this kind of machine.
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_OPENMP=OFF" \
+  # AVX-512/VNNI/BF16 without AMX where the CPU has AVX-512 (the AMX build segfaulted on such a machine);
+  # AVX2+FMA+F16C otherwise (an AVX-512 build dies of SIGILL on a Zen 3).
+  if grep -qw avx512f /proc/cpuinfo; then
+    LLAMA_ISA="-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON"
+  else
+    LLAMA_ISA="-DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  fi
+  CMAKE_ARGS="-DGGML_NATIVE=OFF $LLAMA_ISA -DGGML_OPENMP=OFF" \
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
     "$PIP" install --no-binary llama-cpp-python --no-cache-dir "llama-cpp-python==$LLAMA_V"
 fi
