@@ -11,7 +11,8 @@ import Tokenizer
 /// normalised again.
 ///
 /// ```swift
-/// let embedder = try Embedder(modelAt: URL(fileURLWithPath: "/models/Qwen3-Embedding-0.6B"))
+/// let embeddingModelURL = URL(fileURLWithPath: "/models/Qwen3-Embedding-0.6B")
+/// let embedder = try Embedder(modelAt: embeddingModelURL)
 /// let query = try await embedder.embed(["What is the capital of China?"],
 ///                                      instruction: Prompts.defaultInstruction)
 /// let documents = try await embedder.embed(["The capital of China is Beijing."])

@@ -12,7 +12,8 @@ import Tokenizer
 /// classification head of a llama.cpp reranker GGUF (see `RerankScoreHead` in PostProcessing.swift).
 ///
 /// ```swift
-/// let reranker = try Reranker(modelAt: URL(fileURLWithPath: "/models/Qwen3-Reranker-0.6B"))
+/// let rerankerModelURL = URL(fileURLWithPath: "/models/Qwen3-Reranker-0.6B")
+/// let reranker = try Reranker(modelAt: rerankerModelURL)
 /// let scores = try await reranker.score(query: "capital of China?",
 ///                                       documents: ["Beijing is the capital.", "Gravity…"])
 /// ```
