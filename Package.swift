@@ -22,8 +22,11 @@ let package = Package(
     ],
     targets: [
         // Thin C target: only instructions Swift cannot select at run time (AVX-512 / BF16 kernels).
-        // Always optimised: the tests run these kernels on large inputs even in debug builds.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // No unsafeFlags anywhere in this manifest: SwiftPM refuses a versioned dependency (`from:`) that has
+        // them. Release builds compile C at -O2; debug builds at -O0, where clang marks every function
+        // `optnone` and no attribute or pragma can opt one back in, so `swift test -Xcc -O2` (the last -O wins)
+        // is how to get optimised C kernels in a debug test run.
+        .target(name: "CKernels"),
         // Numeric kernels: packed matrix multiplication, normalisation, attention, CPU dispatch.
         .target(name: "Kernels", dependencies: ["CKernels"]),
         // Memory-mapped model files (safetensors, sharded checkpoints) with full validation.
