@@ -59,7 +59,8 @@ echo "consumer: building against qwen3-embedding $version (${commit:0:10}) with 
 build_started=$SECONDS
 if ! swift build --package-path "$consumer" >"$work/build.log" 2>&1; then
     echo "consumer: swift build failed for a dependency on $version (${commit:0:10}):" >&2
-    grep -E 'error|unsafe' "$work/build.log" | head -20 >&2 || tail -20 "$work/build.log" >&2
+    # The distinct error lines (the compiler repeats each one); the log's tail when there are none.
+    grep -E '(^|: )error: ' "$work/build.log" | awk '!seen[$0]++' | head -20 >&2 || tail -20 "$work/build.log" >&2
     exit 1
 fi
 build_seconds=$((SECONDS - build_started))
