@@ -10,6 +10,7 @@ public enum KernelPath: String, Sendable {
     case avx512VNNI = "avx512-vnni-int8"
     /// AVX-VNNI 256-bit `vpdpbusd` on ggml-quantized weights, for CPUs without AVX-512 (C kernel).
     case avxVNNI = "avx-vnni-int8"
-    /// Plain Swift SIMD, for any CPU.
+    /// Plain Swift SIMD, for any CPU: the C kernels' Swift references (`ReferenceGEMM`,
+    /// `ReferenceQuantizedGEMM`).
     case portable
 }

@@ -16,8 +16,9 @@ import Foundation
 /// register tile an element falls in, nor the rows around it change a single bit. Two consequences the
 /// tests check: a row of `multiply` is the same alone or in a batch, and `accumulateTransposedProduct`
 /// over m rows equals two calls over a split of those rows. The C kernels use fused multiply-adds (one
-/// rounding per step), so AVX2 and AVX-512 give bitwise equal results; the portable path multiplies then
-/// adds (a fused multiply-add would be a library call on baseline x86-64) and agrees within rounding.
+/// rounding per step), so AVX2 and AVX-512 give bitwise equal results; the portable path
+/// (`ReferenceProducts`) multiplies then adds (a fused multiply-add would be a library call on baseline
+/// x86-64) and agrees within rounding.
 public enum TransposedProducts {
     /// The implementation a product runs on.
     public enum Path: String, Sendable, CaseIterable {
@@ -25,7 +26,7 @@ public enum TransposedProducts {
         case avx512 = "avx512-fp32"
         /// AVX2 + FMA fused multiply-adds, 6 × 16 register tiles (C kernel).
         case avx2 = "avx2-fma"
-        /// Plain Swift SIMD, for any CPU.
+        /// Plain Swift SIMD, for any CPU: the C kernels' Swift reference (`ReferenceProducts`).
         case portable
     }
 

@@ -212,26 +212,20 @@ public final class Qwen3Model: Sendable {
         let layer = weights.layers[layerIndex]
         let hidden = c.hiddenSize
         let queryWidth = c.attentionHeads * c.headDimension
-        let keyValueWidth = c.keyValueHeads * c.headDimension
-        let fusedWidth = queryWidth + 2 * keyValueWidth
         let epsilon = Float(c.rmsNormEpsilon)
         let count = batch.tokenCount
         let segments = batch.segments
 
-        // Attention block: one fused projection gives each token's row [q | k | v].
+        // Attention block: one fused projection gives each token's row [q | k | v], viewed as the q, k
+        // and v heads in place (the anchors' reshape of q_proj/k_proj/v_proj outputs to heads).
         rmsNormRows(residual, layer.inputNorm, width: hidden, rows: count, epsilon: epsilon, into: buffers.inputNormed)
-        linear(buffers.inputNormed, count, layer.queryKeyValueProjection, into: buffers.queryKeyValue)
-        recording?.projections.update(from: buffers.queryKeyValue, count: count * fusedWidth)
-        normalizeAndRotateHeads(buffers.queryKeyValue, rowStride: fusedWidth, offset: 0, heads: c.attentionHeads,
-                                norm: layer.queryNorm, batch: batch, epsilon: epsilon)
-        normalizeAndRotateHeads(buffers.queryKeyValue, rowStride: fusedWidth, offset: queryWidth, heads: c.keyValueHeads,
-                                norm: layer.keyNorm, batch: batch, epsilon: epsilon)
-        CausalAttention.compute(
-            query: buffers.queryKeyValue, key: buffers.queryKeyValue + queryWidth,
-            value: buffers.queryKeyValue + queryWidth + keyValueWidth, output: buffers.attention,
-            segments: segments, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
-            headDimension: c.headDimension, queryStride: fusedWidth, keyValueStride: fusedWidth,
-            features: features, pool: pool)
+        let qkv = FusedQKV(buffers.queryKeyValue, heads: c.attentionHeads, keyValueHeads: c.keyValueHeads,
+                           headDimension: c.headDimension)
+        linear(buffers.inputNormed, count, layer.queryKeyValueProjection, into: qkv.rows)
+        recording?.projections.update(from: qkv.rows, count: count * qkv.rowWidth)
+        normalizeAndRotate(qkv.query, norm: layer.queryNorm, batch: batch, epsilon: epsilon)
+        normalizeAndRotate(qkv.key, norm: layer.keyNorm, batch: batch, epsilon: epsilon)
+        attention(qkv, segments: segments, into: buffers.attention)
         var rows = count
         if keepingLastRowsOnly {
             // Move each sequence's last row to the front (row i ≤ its source row, so in order no
@@ -255,6 +249,15 @@ public final class Qwen3Model: Sendable {
         linear(buffers.activated, rows, layer.downProjection, into: buffers.projected)
         addRows(buffers.projected, to: residual, width: hidden, rows: rows)
         return rows
+    }
+
+    /// Causal grouped-query attention of the q heads over the k and v heads of the same sequence, into
+    /// `output` (`tokens × heads·headDimension`, contiguous).
+    private func attention(_ qkv: FusedQKV, segments: [SequenceSegment], into output: UnsafeMutablePointer<Float>) {
+        CausalAttention.compute(
+            query: qkv.query.base, key: qkv.key.base, value: qkv.value.base, output: output, segments: segments,
+            heads: qkv.query.count, keyValueHeads: qkv.key.count, headDimension: qkv.query.dimension,
+            queryStride: qkv.query.rowStride, keyValueStride: qkv.key.rowStride, features: features, pool: pool)
     }
 
     private func linear(_ input: UnsafeMutablePointer<Float>, _ rows: Int, _ weight: any LinearLayer, into output: UnsafeMutablePointer<Float>) {
@@ -301,32 +304,75 @@ public final class Qwen3Model: Sendable {
     }
 
     /// Qwen3's per-head q/k RMSNorm (over `headDim`) followed by RoPE at each token's position in its sequence.
-    private func normalizeAndRotateHeads(
-        _ data: UnsafeMutablePointer<Float>, rowStride: Int, offset: Int, heads: Int, norm: [Float],
-        batch: PackedBatch, epsilon: Float
-    ) {
-        let data = Scratch(data)
+    private func normalizeAndRotate(_ heads: FusedQKV.Heads, norm: [Float], batch: PackedBatch, epsilon: Float) {
         let rope = batch.rope
         let positions = batch.positions
-        let headDimension = configuration.headDimension
         norm.withUnsafeBufferPointer { norm in
             let norm = UncheckedPointer(norm.baseAddress!)
             positions.withUnsafeBufferPointer { positionBuffer in
                 let positions = UncheckedPointer(positionBuffer.baseAddress!)
                 forEachRowBlock(positionBuffer.count) { range in
-                    let temporary = UnsafeMutablePointer<Float>.allocate(capacity: headDimension)
+                    let temporary = UnsafeMutablePointer<Float>.allocate(capacity: heads.dimension)
                     defer { temporary.deallocate() }
-                    for row in range {
-                        for head in 0..<heads {
-                            let vector = data.pointer + row * rowStride + offset + head * headDimension
-                            VectorMath.rmsNorm(vector, weight: norm.pointer, count: headDimension, epsilon: epsilon, into: temporary)
-                            vector.update(from: temporary, count: headDimension)
-                            rope.apply(to: vector, position: positions.pointer[row])
+                    for token in range {
+                        for head in 0..<heads.count {
+                            let vector = heads[token, head]
+                            VectorMath.rmsNorm(vector, weight: norm.pointer, count: heads.dimension, epsilon: epsilon, into: temporary)
+                            vector.update(from: temporary, count: heads.dimension)
+                            rope.apply(to: vector, position: positions.pointer[token])
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// The fused q|k|v projection's output seen as three per-head tensors, in place.
+///
+/// Each token's row holds `[q | k | v]`: `heads` query heads, then `keyValueHeads` key heads and as many
+/// value heads, `headDimension` values each. The anchors take the same views of their projections:
+/// llama.cpp's `ggml_view_3d(qkv, n_embd_head, n_head, n_tokens, …)` of a fused `wqkv`, candle's and MLX's
+/// `reshape(b, l, heads, head_dim)`. Their `transpose` to heads-first changes only strides, which the
+/// attention kernel takes as arguments (`rowStride`), so nothing is copied.
+struct FusedQKV {
+    /// One of q, k and v: `tokens × count × dimension` values, token rows `rowStride` floats apart.
+    /// Tasks that share it write disjoint token rows.
+    struct Heads: @unchecked Sendable {
+        /// Head 0 of token 0.
+        let base: UnsafeMutablePointer<Float>
+        /// Heads per token.
+        let count: Int
+        /// Values per head.
+        let dimension: Int
+        /// Floats from one token's row to the next (the fused row's width).
+        let rowStride: Int
+
+        /// Head `head` of token row `token` (`dimension` contiguous values).
+        subscript(token: Int, head: Int) -> UnsafeMutablePointer<Float> {
+            base + token * rowStride + head * dimension
+        }
+    }
+
+    /// The fused rows, `tokens × rowWidth`: what the q|k|v projection writes.
+    let rows: UnsafeMutablePointer<Float>
+    /// Floats per fused row: `(heads + 2·keyValueHeads) · headDimension`.
+    let rowWidth: Int
+    /// The query heads, at the start of each row.
+    let query: Heads
+    /// The key heads, after the queries.
+    let key: Heads
+    /// The value heads, after the keys.
+    let value: Heads
+
+    /// Views of `rows` for a model with `heads` query heads and `keyValueHeads` key/value heads.
+    init(_ rows: UnsafeMutablePointer<Float>, heads: Int, keyValueHeads: Int, headDimension: Int) {
+        let queryWidth = heads * headDimension, keyValueWidth = keyValueHeads * headDimension
+        self.rows = rows
+        rowWidth = queryWidth + 2 * keyValueWidth
+        query = Heads(base: rows, count: heads, dimension: headDimension, rowStride: rowWidth)
+        key = Heads(base: rows + queryWidth, count: keyValueHeads, dimension: headDimension, rowStride: rowWidth)
+        value = Heads(base: rows + queryWidth + keyValueWidth, count: keyValueHeads, dimension: headDimension, rowStride: rowWidth)
     }
 }
 
