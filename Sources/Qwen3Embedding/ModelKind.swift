@@ -56,10 +56,10 @@ public struct ModelClassification: Sendable, Equatable, CustomStringConvertible 
     /// "a reranker model (GGUF pooling_type rank)".
     public var description: String { "\(kind) (\(evidence))" }
 
-    /// Classifies the model at `path` (a Hugging Face directory, a `.gguf` file, or a directory holding
-    /// one) from its metadata, config and file names; no weights are read.
-    public init(modelPath path: String) throws {
-        switch try ModelLocation(path: path) {
+    /// Classifies the model at `modelURL` (a Hugging Face directory, a `.gguf` file, or a directory
+    /// holding one; a file URL) from its metadata, config and file names; no weights are read.
+    public init(modelAt modelURL: URL) throws {
+        switch try ModelLocation(path: modelURL.pathAsGiven) {
         case .gguf(let file):
             self.init(gguf: try GGUFFile(path: file))
         case .directory(let directory):

@@ -19,10 +19,11 @@ enum ModelRole {
 ///
 /// `adapter` names a PEFT LoRA adapter directory merged into the weights at load (directories only: a
 /// GGUF model with an adapter is refused).
-func loadModel(_ path: String, precision: Precision, role: ModelRole, adapter: String? = nil) throws -> (Qwen3Model, Tokenizer, ModelClassification) {
-    let loraAdapter = try adapter.map { try LoRAAdapter(directory: $0) }
+func loadModel(_ url: URL, precision: Precision, role: ModelRole, adapter: URL? = nil) throws -> (Qwen3Model, Tokenizer, ModelClassification) {
+    let path = url.pathAsGiven
+    let loraAdapter = try adapter.map { try LoRAAdapter(directory: $0.pathAsGiven) }
     if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
-        if let adapter { throw LoRAAdapter.ggufRefusal(adapter: adapter, model: path) }
+        if let adapter { throw LoRAAdapter.ggufRefusal(adapter: adapter.pathAsGiven, model: path) }
         let file = try GGUFFile(path: path)
         let model = try Qwen3Model(gguf: file, precision: precision)
         // llama.cpp #14252: some Qwen3-Embedding GGUFs say add_eos_token false, yet the model was trained
@@ -31,8 +32,8 @@ func loadModel(_ path: String, precision: Precision, role: ModelRole, adapter: S
         return (model, tokenizer, ModelClassification(gguf: file))
     }
     let model = try Qwen3Model(directory: path, precision: precision, adapter: loraAdapter)
-    let tokenizer = try Tokenizer.load(directory: URL(fileURLWithPath: path))
-    return (model, tokenizer, try ModelClassification(modelPath: path))
+    let tokenizer = try Tokenizer.load(directory: url)
+    return (model, tokenizer, try ModelClassification(modelAt: url))
 }
 
 /// Throws `wrongModelKind` when `classification` contradicts `role`, unless `allowAnyModel`.
@@ -42,8 +43,9 @@ func loadModel(_ path: String, precision: Precision, role: ModelRole, adapter: S
 /// Qwen3-Reranker is a causal language model asked a yes/no question, and nothing in its files but
 /// its name tells it from any other Qwen3 causal LM, so an unnamed one (a fine-tune, a renamed copy)
 /// must still load.
-func checkKind(_ classification: ModelClassification, of path: String, for role: ModelRole, allowAnyModel: Bool) throws {
+func checkKind(_ classification: ModelClassification, of url: URL, for role: ModelRole, allowAnyModel: Bool) throws {
     guard !allowAnyModel else { return }
+    let path = url.pathAsGiven
     switch role {
     case .embedding where classification.kind != .embedding:
         throw EmbeddingError.wrongModelKind(path: path, found: classification, expected: .embedding)
@@ -59,12 +61,16 @@ extension Tokenizer {
     /// holding just one). A GGUF embedding model's tokenizer appends `<|endoftext|>` whatever the file
     /// says, as `Embedder` does; a file classified as a reranker (pooling type rank, a `cls.output` head, an official name)
     /// keeps the file's own flags, as `Reranker` does.
-    public static func load(modelPath path: String) throws -> Tokenizer {
+    ///
+    /// - Parameter modelURL: the model directory, the `.gguf` file, or a directory holding just one
+    ///   `.gguf` (a file URL); only the tokenizer files (or metadata) are read.
+    public static func load(modelAt modelURL: URL) throws -> Tokenizer {
+        let path = modelURL.pathAsGiven
         if FileManager.default.fileExists(atPath: path), case .gguf(let path) = try ModelLocation(path: path) {
             let file = try GGUFFile(path: path)
             return try Tokenizer(gguf: file, forceEOS: ModelClassification(gguf: file).kind != .reranker)
         }
-        return try Tokenizer.load(directory: URL(fileURLWithPath: path))
+        return try Tokenizer.load(directory: modelURL)
     }
 
     /// The byte-level BPE tokenizer stored in a GGUF file's `tokenizer.ggml.*` metadata (as llama.cpp's

@@ -106,7 +106,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Tokenizer speed on one thread over a mixed multilingual text.
     private func benchTokenizer() throws {
-        let tokenizer = try Tokenizer.load(modelPath: model)
+        let tokenizer = try Tokenizer.load(modelAt: URL(fileURLWithPath: model))
         let sample = """
         The quick brown fox jumps over the lazy dog. It's 2026 and we're testing 12345 numbers, URLs like \
         https://example.com/a?b=c, code `let x = y + 1;`\n\tand whitespace.   Qwen3 の埋め込みモデルは多言語に対応しています。\

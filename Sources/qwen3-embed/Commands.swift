@@ -49,9 +49,12 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
 
     /// The model directory: `--model` itself when it is a local path, else the snapshot of a Hub id
     /// (`Org/Name[@revision]`) in the shared Hugging Face cache, downloaded if needed.
-    func modelDirectory() async throws -> String {
-        try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
+    func modelDirectory() async throws -> URL {
+        URL(fileURLWithPath: try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) })
     }
+
+    /// `--adapter` as a location.
+    var adapterDirectory: URL? { adapter.map { URL(fileURLWithPath: $0) } }
 
     /// The `--precision` to load with (`auto` resolved for this CPU).
     var resolvedPrecision: Precision { precision.precision }
@@ -67,8 +70,8 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     func loadEmbedder(for command: String, verb: String? = nil) async throws -> Embedder {
         let directory = try await modelDirectory()
         do {
-            let embedder = try Embedder(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
-                                        adapter: adapter)
+            let embedder = try Embedder(modelAt: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
+                                        adapter: adapterDirectory)
             try requireUsableContext(embedder, requestedMaxLength: maxLength)  // context 1: identical vectors
             return embedder
         } catch EmbeddingError.wrongModelKind(_, let found, _) {
@@ -82,8 +85,8 @@ struct ModelArguments<Example: ModelExample>: ParsableArguments {
     func loadReranker(for command: String) async throws -> Reranker {
         let directory = try await modelDirectory()
         do {
-            return try Reranker(modelPath: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
-                                adapter: adapter)
+            return try Reranker(modelAt: directory, maxLength: maxLength, precision: resolvedPrecision, allowAnyModel: allowAnyModel,
+                                adapter: adapterDirectory)
         } catch EmbeddingError.wrongModelKind(_, let found, _) {
             let alternative = found.kind == .embedding ? "use `embed` or `similarity`, or " : ""
             throw CommandLineError(
@@ -231,7 +234,7 @@ struct TokenizeCommand: AsyncParsableCommand {
     func run() async throws {
         let texts = try collectTexts(texts, input: input)
         let path = try await resolveModel(model) { ByteProgress(label: "downloading \(model)").update($0) }
-        let tokenizer = try Tokenizer.load(modelPath: path)
+        let tokenizer = try Tokenizer.load(modelAt: URL(fileURLWithPath: path))
         // With special tokens, exactly what `embed --max-length` feeds the model (same limits, same errors).
         let limit = try noSpecialTokens ? maxLength : maxLength.map {
             try embeddingLengthLimit(requested: $0, context: modelContextLength(path), tokenizer: tokenizer)

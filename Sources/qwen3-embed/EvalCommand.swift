@@ -82,10 +82,13 @@ struct EvalCommand: AsyncParsableCommand {
         guard let model, let output else { return }
         let outputURL = URL(fileURLWithPath: output)
         let configuration = EvaluationConfiguration(
-            modelPath: model, rerankerPath: reranker, taskFiles: tasks, dataRoot: dataRoot, limit: limit, corpusLimit: corpusLimit,
+            model: URL(fileURLWithPath: model), reranker: reranker.map { URL(fileURLWithPath: $0) },
+            taskFiles: tasks.map { URL(fileURLWithPath: $0) }, dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
+            limit: limit, corpusLimit: corpusLimit,
             cacheDirectory: noCache ? nil : URL(fileURLWithPath: cache ?? outputURL.appendingPathComponent("cache").path),
             dimensions: dimensions, maxLength: maxLength, precision: precision.precision,
-            precisionName: precision.rawValue, adapterPath: adapter, rerankerAdapterPath: rerankerAdapter)
+            precisionName: precision.rawValue, adapter: adapter.map { URL(fileURLWithPath: $0) },
+            rerankerAdapter: rerankerAdapter.map { URL(fileURLWithPath: $0) })
         let status = Progress(label: "eval", total: 0)
         let report = try await EvaluationSession.run(
             configuration,

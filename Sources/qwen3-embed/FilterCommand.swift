@@ -62,8 +62,8 @@ struct FilterCommand: AsyncParsableCommand {
         status.note("loading \(options.model)")
         let embedder = try await options.loadEmbedder(for: "filter")
         if let dimensions { try embedder.validate(dimensions: dimensions) }
-        let encoder = try EmbedderEncoder(embedder: embedder, modelPath: try await options.modelDirectory(), dimensions: dimensions,
-                                          precision: options.precision.rawValue, adapterPath: options.adapter)
+        let encoder = try EmbedderEncoder(embedder: embedder, model: try await options.modelDirectory(), dimensions: dimensions,
+                                          precision: options.resolvedPrecision, adapter: options.adapterDirectory)
         let embeddingCache = try cache.map { try EmbeddingCache(directory: URL(fileURLWithPath: $0), modelIdentifier: encoder.identifier) }
         let service = EmbeddingService(encoder: encoder, cache: embeddingCache, chunkSize: batchSize,
                                        progress: { label, done, total in Progress(label: label, total: total).update(done) })

@@ -86,8 +86,8 @@ struct MineCommand: AsyncParsableCommand {
         status.note("loading \(options.model)")
         let embedder = try await options.loadEmbedder(for: "mine")
         if let dimensions { try embedder.validate(dimensions: dimensions) }
-        let encoder = try EmbedderEncoder(embedder: embedder, modelPath: try await options.modelDirectory(), dimensions: dimensions,
-                                          precision: options.precision.rawValue, adapterPath: options.adapter)
+        let encoder = try EmbedderEncoder(embedder: embedder, model: try await options.modelDirectory(), dimensions: dimensions,
+                                          precision: options.resolvedPrecision, adapter: options.adapterDirectory)
         let cacheURL = noCache
             ? FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-embed-mine-\(UUID().uuidString)")
             : URL(fileURLWithPath: cache ?? output + ".cache")

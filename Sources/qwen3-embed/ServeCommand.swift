@@ -172,12 +172,12 @@ struct ServeCommand: AsyncParsableCommand {
         let precision = precision.precision
         let length = maxInputLength ?? 8192
         let embedder = try settings.model.map {
-            try Embedder(modelPath: $0, maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
-                         allowAnyModel: allowAnyModel, adapter: adapter)
+            try Embedder(modelAt: URL(fileURLWithPath: $0), maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
+                         allowAnyModel: allowAnyModel, adapter: adapter.map { URL(fileURLWithPath: $0) })
         }
         let reranker = try settings.reranker.map {
-            try Reranker(modelPath: $0, maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
-                         allowAnyModel: allowAnyModel, adapter: rerankerAdapter)
+            try Reranker(modelAt: URL(fileURLWithPath: $0), maxLength: length, maxBatchTokens: settings.maxBatchTokens, precision: precision,
+                         allowAnyModel: allowAnyModel, adapter: rerankerAdapter.map { URL(fileURLWithPath: $0) })
         }
         func name(_ path: String?) -> String { path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "" }
         var configuration = ServerConfiguration(

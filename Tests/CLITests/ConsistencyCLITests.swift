@@ -47,7 +47,7 @@ import Qwen3Embedding
     func embedPrintsTheLibrarysVectors(index: Int) async throws {
         let (path, allowAnyModel) = Self.embeddingModels[index]
         let flag = allowAnyModel ? ["--allow-any-model"] : []
-        let embedder = try Embedder(modelPath: path, allowAnyModel: allowAnyModel)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: path), allowAnyModel: allowAnyModel)
 
         let output = try CLITests().run(["embed", "--model", path] + flag + Self.texts)
         #expect(output.status == 0, "\(output.stderr)")
@@ -67,7 +67,7 @@ import Qwen3Embedding
     @Test(arguments: rerankerModels.indices)
     func rerankPrintsTheLibrarysScores(index: Int) async throws {
         let path = Self.rerankerModels[index]
-        let reranker = try Reranker(modelPath: path)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: path))
         let output = try CLITests().run(["rerank", "--model", path, "--query", Self.query] + Self.texts)
         #expect(output.status == 0, "\(output.stderr)")
         let expected = try await reranker.score(query: Self.query, documents: Self.texts)

@@ -303,7 +303,7 @@ import Darwin
         let ids = tokenized.stdout.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["ids"] as? [Int]
         }
-        let embedder = try Embedder(modelPath: model, maxLength: maxLength)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: model), maxLength: maxLength)
         #expect(ids == embedder.tokenize(texts))
         #expect(ids.allSatisfy { $0.count <= min(maxLength, context) })
         let embedded = try run(["embed", "--model", model, "--max-length", String(maxLength)] + texts)

@@ -40,8 +40,8 @@ struct MiningReference: Decodable {
         let reference = try MiningReference.load()
         let directory = try MiningSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let embedder = try Embedder(modelPath: MiningSupport.embeddingModel)
-        let encoder = try EmbedderEncoder(embedder: embedder, modelPath: MiningSupport.embeddingModel)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: MiningSupport.embeddingModel))
+        let encoder = try EmbedderEncoder(embedder: embedder, model: URL(fileURLWithPath: MiningSupport.embeddingModel))
         let dataset = try TrainingDataset(path: MiningSupport.fixtures.appendingPathComponent("pairs.jsonl").path)
         let corpus = try CorpusFile(path: MiningSupport.fixtures.appendingPathComponent("corpus.jsonl").path)
         let store = try CorpusVectorStore(directory: directory, header: .init(model: encoder.identifier, corpus: corpus.identity,

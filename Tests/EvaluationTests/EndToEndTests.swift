@@ -7,17 +7,17 @@ import Testing
 /// but every loader, runner and report path runs on real multilingual text. Data sets are subsampled
 /// to keep a debug build fast.
 @Suite(.serialized) struct EndToEndTests {
-    static let embedder = Result { try Embedder(modelPath: Paths.embeddingModel, maxLength: 128) }
-    static let reranker = Result { try Reranker(modelPath: Paths.rerankerModel, maxLength: 128) }
+    static let embedder = Result { try Embedder(modelAt: URL(fileURLWithPath: Paths.embeddingModel), maxLength: 128) }
+    static let reranker = Result { try Reranker(modelAt: URL(fileURLWithPath: Paths.rerankerModel), maxLength: 128) }
 
     func runner(reranked: Bool = false) throws -> TaskRunner {
-        let encoder = try EmbedderEncoder(embedder: Self.embedder.get(), modelPath: Paths.embeddingModel)
+        let encoder = try EmbedderEncoder(embedder: Self.embedder.get(), model: URL(fileURLWithPath: Paths.embeddingModel))
         return TaskRunner(embeddings: EmbeddingService(encoder: encoder),
                           reranker: reranked ? RerankerScorer(reranker: try Self.reranker.get()) : nil)
     }
 
     func task(_ file: String, limit: Int, adjust: (inout TaskDescription) -> Void = { _ in }) throws -> LoadedTask {
-        var task = try LoadedTask(path: Paths.task(file))
+        var task = try LoadedTask(file: URL(fileURLWithPath: Paths.task(file)))
         task.description.limit = limit
         adjust(&task.description)
         return task
@@ -100,7 +100,7 @@ import Testing
         }
         try Paths.write(lines.joined(separator: "\n"), to: "rerank.jsonl", in: directory)
         let taskFile = try Paths.write(#"{"name": "Mini", "type": "reranking", "data": {"path": "rerank.jsonl"}}"#, to: "task.json", in: directory)
-        let reranked = try await runner(reranked: true).run(try LoadedTask(path: taskFile.path))
+        let reranked = try await runner(reranked: true).run(try LoadedTask(file: taskFile))
         #expect(reranked.reranked && reranked.counts["candidates"] == 10)
         expectValid(reranked)
     }
@@ -109,7 +109,7 @@ import Testing
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = EvaluationConfiguration(
-            modelPath: Paths.embeddingModel, taskFiles: [Paths.task("jsts.json"), Paths.task("arcd-retrieval.json")],
+            model: URL(fileURLWithPath: Paths.embeddingModel), taskFiles: [URL(fileURLWithPath: Paths.task("jsts.json")), URL(fileURLWithPath: Paths.task("arcd-retrieval.json"))],
             limit: 4, cacheDirectory: directory.appendingPathComponent("cache"), maxLength: 128)
         var tasks = try EvaluationSession.loadTasks(configuration)
         tasks[1].description.corpusLimit = 12
@@ -140,10 +140,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let gguf = Paths.tests.appendingPathComponent("Fixtures/gguf-llama/embedding-Q8_0.gguf").path
         let other = Paths.tests.appendingPathComponent("Fixtures/gguf-llama/embedding-Q4_0.gguf").path
-        #expect(try ModelFingerprint.compute(directory: gguf) != ModelFingerprint.compute(directory: other))
-        #expect(try ModelFingerprint.compute(directory: gguf) == ModelFingerprint.compute(directory: gguf))
+        #expect(try ModelFingerprint.compute(directory: URL(fileURLWithPath: gguf)) != ModelFingerprint.compute(directory: URL(fileURLWithPath: other)))
+        #expect(try ModelFingerprint.compute(directory: URL(fileURLWithPath: gguf)) == ModelFingerprint.compute(directory: URL(fileURLWithPath: gguf)))
         let configuration = EvaluationConfiguration(
-            modelPath: gguf, taskFiles: [Paths.task("jsts.json")], limit: 4,
+            model: URL(fileURLWithPath: gguf), taskFiles: [URL(fileURLWithPath: Paths.task("jsts.json"))], limit: 4,
             cacheDirectory: directory.appendingPathComponent("cache"), maxLength: 128)
         let tasks = try EvaluationSession.loadTasks(configuration)
         let first = try await EvaluationSession.run(configuration, tasks: tasks)

@@ -33,21 +33,21 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let noData = try Paths.write(#"{"name": "X", "type": "sts"}"#, to: "a.json", in: directory)
         #expect(throws: EvaluationError.invalidTaskFile(path: noData.path, reason: "missing field \"data\"")) {
-            try LoadedTask(path: noData.path)
+            try LoadedTask(file: noData)
         }
         let badType = try Paths.write(#"{"name": "X", "type": "ranking", "data": {"path": "x"}}"#, to: "b.json", in: directory)
-        #expect { try LoadedTask(path: badType.path) } throws: { error in
+        #expect { try LoadedTask(file: badType) } throws: { error in
             (error as? EvaluationError)?.errorDescription?.contains("field \"type\"") == true
         }
         let noTrain = try Paths.write(#"{"name": "X", "type": "classification", "data": {"path": "x"}}"#, to: "c.json", in: directory)
         #expect(throws: EvaluationError.invalidTaskFile(path: noTrain.path, reason: "a classification task needs a \"train\" data source")) {
-            try LoadedTask(path: noTrain.path)
+            try LoadedTask(file: noTrain)
         }
         let notJSON = try Paths.write("type: sts", to: "d.json", in: directory)
-        #expect(throws: EvaluationError.invalidTaskFile(path: notJSON.path, reason: "not valid JSON")) { try LoadedTask(path: notJSON.path) }
+        #expect(throws: EvaluationError.invalidTaskFile(path: notJSON.path, reason: "not valid JSON")) { try LoadedTask(file: notJSON) }
         let negative = try Paths.write(#"{"name": "X", "type": "retrieval", "top_k": 0, "data": {"path": "x"}}"#, to: "e.json", in: directory)
         #expect(throws: EvaluationError.invalidTaskFile(path: negative.path, reason: "\"top_k\" must be positive, got 0")) {
-            try LoadedTask(path: negative.path)
+            try LoadedTask(file: negative)
         }
     }
 
@@ -76,28 +76,28 @@ import Testing
     }
 
     @Test func realTaskFilesLoadTheSharedData() throws {
-        let jsts = try LoadedTask(path: Paths.task("jsts.json"))
+        let jsts = try LoadedTask(file: URL(fileURLWithPath: Paths.task("jsts.json")))
         #expect(try DatasetLoader.stsPairs(jsts).values.count == 1457)
-        let stsb = try LoadedTask(path: Paths.task("stsbenchmark.json"))
+        let stsb = try LoadedTask(file: URL(fileURLWithPath: Paths.task("stsbenchmark.json")))
         let pairs = try DatasetLoader.stsPairs(stsb)
         #expect(pairs.values.count == 1379)
         #expect(pairs.sentences1[0] == "A girl is styling her hair." && pairs.values[0] == 2.5)
-        let jsick = try LoadedTask(path: Paths.task("jsick-pair-classification.json"))
+        let jsick = try LoadedTask(file: URL(fileURLWithPath: Paths.task("jsick-pair-classification.json")))
         let labeled = try DatasetLoader.labeledPairs(jsick)
         #expect(labeled.values.count == 4927 && labeled.values.filter { $0 == 1 }.count == 1088)
-        let bitext = try DatasetLoader.bitextPairs(try LoadedTask(path: Paths.task("jsick-bitext.json")))
+        let bitext = try DatasetLoader.bitextPairs(try LoadedTask(file: URL(fileURLWithPath: Paths.task("jsick-bitext.json"))))
         #expect(Set(bitext.sentences1).count == bitext.sentences1.count && Set(bitext.sentences2).count == bitext.sentences2.count)
-        let arcd = try DatasetLoader.retrieval(try LoadedTask(path: Paths.task("arcd-retrieval.json")))
+        let arcd = try DatasetLoader.retrieval(try LoadedTask(file: URL(fileURLWithPath: Paths.task("arcd-retrieval.json"))))
         #expect(arcd.corpus.count == 255 && arcd.queries.count == 50)
-        let marco = try DatasetLoader.retrieval(try LoadedTask(path: Paths.task("msmarco-retrieval.json")))
+        let marco = try DatasetLoader.retrieval(try LoadedTask(file: URL(fileURLWithPath: Paths.task("msmarco-retrieval.json"))))
         #expect(marco.corpus.count == 5000 && marco.queries.count == 43)  // 7 of the 50 queries have no judgements
         #expect(marco.qrels.values.reduce(0) { $0 + $1.count } == 4102)  // header-less qrels: no line lost
-        let reranking = try DatasetLoader.reranking(try LoadedTask(path: Paths.task("msmarco-reranking.json")))
+        let reranking = try DatasetLoader.reranking(try LoadedTask(file: URL(fileURLWithPath: Paths.task("msmarco-reranking.json"))))
         #expect(!reranking.isEmpty && reranking.allSatisfy { !$0.positives.isEmpty && !$0.negatives.isEmpty })
     }
 
     @Test func retrievalSubsamplingKeepsJudgedDocuments() throws {
-        var task = try LoadedTask(path: Paths.task("msmarco-retrieval.json"))
+        var task = try LoadedTask(file: URL(fileURLWithPath: Paths.task("msmarco-retrieval.json")))
         task.description.limit = 3
         task.description.corpusLimit = 200
         let data = try DatasetLoader.retrieval(task)
@@ -110,7 +110,7 @@ import Testing
     @Test func dataRootOverrideAndMissingData() throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let task = try LoadedTask(path: Paths.task("jsts.json"), dataRootOverride: directory.path)
+        let task = try LoadedTask(file: URL(fileURLWithPath: Paths.task("jsts.json")), dataRootOverride: directory)
         let expected = directory.appendingPathComponent("jsts/valid-v1.3.json").path
         #expect(throws: EvaluationError.unreadableFile(path: expected)) { try DatasetLoader.stsPairs(task) }
     }

@@ -46,7 +46,7 @@ import Testing
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = EvaluationConfiguration(
-            modelPath: Paths.embeddingModel, taskFiles: [Paths.task("jsts.json"), Paths.task("arcd-retrieval.json")],
+            model: URL(fileURLWithPath: Paths.embeddingModel), taskFiles: [URL(fileURLWithPath: Paths.task("jsts.json")), URL(fileURLWithPath: Paths.task("arcd-retrieval.json"))],
             limit: 3, corpusLimit: 10, cacheDirectory: nil, maxLength: 128)
         let log = EventLog()
         let report = try await EvaluationSession.run(configuration, event: { log.append($0) })

@@ -26,7 +26,7 @@ struct LetterCountEncoder: TextEncoder {
         let file = try Paths.write(
             #"{"name": "Tiny", "type": "retrieval", "data": {"path": "beir"}, "ignore_identical_ids": \#(ignoreIdentical)}"#,
             to: "task-\(ignoreIdentical).json", in: directory)
-        return try LoadedTask(path: file.path)
+        return try LoadedTask(file: file)
     }
 
     @Test func ignoreIdenticalIDsDropsTheQueryItself() async throws {
@@ -66,7 +66,7 @@ struct LetterCountEncoder: TextEncoder {
         let file = try Paths.write(#"{"name": "S", "type": "sts", "main_score": "cosine_kendall", "data": {"path": "sts.tsv", "fields": {"sentence1": "s1", "sentence2": "s2"}}}"#,
                                    to: "sts.json", in: directory)
         let runner = TaskRunner(embeddings: EmbeddingService(encoder: LetterCountEncoder()))
-        await #expect { try await runner.run(try LoadedTask(path: file.path)) } throws: { error in
+        await #expect { try await runner.run(try LoadedTask(file: file)) } throws: { error in
             (error as? EvaluationError)?.errorDescription?.contains("main_score \"cosine_kendall\" is not among the scores") == true
         }
     }

@@ -117,8 +117,8 @@ struct PerturbedModels: Sendable {
         let output = (work as NSString).appendingPathComponent("merged")
         try CheckpointMerger().merge([Fixtures.embedding, models.path("tiny-qwen3-embedding", copy: 1)], method: .slerp(t: 0.5), output: output)
         let texts = ["The capital of China is Beijing.", "Gravity is a force."]
-        let merged = try await Embedder(modelPath: output).embed(texts)
-        let original = try await Embedder(modelPath: Fixtures.embedding).embed(texts)
+        let merged = try await Embedder(modelAt: URL(fileURLWithPath: output)).embed(texts)
+        let original = try await Embedder(modelAt: URL(fileURLWithPath: Fixtures.embedding)).embed(texts)
         #expect(merged.count == 2 && merged.allSatisfy { $0.count == 40 })
         for vector in merged {
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()

@@ -60,7 +60,7 @@ import Tokenizer
         let (type, minimumCosine) = Self.embeddingFiles[index]
         let name = "embedding-\(type).gguf"
         let golden = try Self.golden()
-        let embedder = try Embedder(modelPath: Self.directory.appendingPathComponent(name).path)
+        let embedder = try Embedder(modelAt: Self.directory.appendingPathComponent(name))
         // The file's quantization mix, as llama-quantize names it (general.file_type).
         #expect(embedder.model.configuration.checkpointDataType == type)
         // The tokenizer rebuilt from the GGUF metadata gives the reference ids (EOS included).
@@ -77,7 +77,7 @@ import Tokenizer
 
     @Test func halfPrecisionFileIsWithinTheCoreTolerance() async throws {
         let golden = try Self.golden()
-        let embedder = try Embedder(modelPath: Self.directory.appendingPathComponent("embedding-F16.gguf").path)
+        let embedder = try Embedder(modelAt: Self.directory.appendingPathComponent("embedding-F16.gguf"))
         let vectors = try await embedder.embed(golden.texts)
         for (row, vector) in vectors.enumerated() {
             #expect(maxAbsoluteDifference(vector, golden.embeddings[row]) <= 1e-4, "row \(row)")
@@ -88,7 +88,7 @@ import Tokenizer
     func rerankerFilesScoreLikeTheReference(type: String, tolerance: Float) async throws {
         let golden = try Self.golden()
         let name = "reranker-\(type).gguf"
-        let reranker = try Reranker(modelPath: Self.directory.appendingPathComponent(name).path)
+        let reranker = try Reranker(modelAt: Self.directory.appendingPathComponent(name))
         // llama.cpp's converter replaces the LM head with `cls.output` (the "yes" and "no" rows).
         #expect(reranker.model.weights.classifier?.labels == ["yes", "no"])
         let pairs = golden.rerank_pairs.map { (query: $0.query, document: $0.document) }
@@ -103,7 +103,7 @@ import Tokenizer
     @Test func portableKernelsGiveTheSameQuantizedResults() async throws {
         let golden = try Self.golden()
         let path = Self.directory.appendingPathComponent("embedding-Q4_K_M.gguf").path
-        let fast = try Embedder(modelPath: path)
+        let fast = try Embedder(modelAt: URL(fileURLWithPath: path))
         let portableModel = try Qwen3Model(path: path, features: CPUFeatures())
         let portable = try Embedder(model: portableModel, tokenizer: fast.tokenizer)
         let a = try await fast.embed(golden.texts)
@@ -132,9 +132,9 @@ import Tokenizer
         defer { try? FileManager.default.removeItem(at: patched) }
 
         let golden = try Self.golden()
-        let embedder = try Embedder(modelPath: patched.path)
+        let embedder = try Embedder(modelAt: patched)
         #expect(embedder.tokenize(golden.texts) == golden.ids)
-        #expect(try Tokenizer.load(modelPath: patched.path).encode(golden.texts[0]) == golden.ids[0])
+        #expect(try Tokenizer.load(modelAt: patched).encode(golden.texts[0]) == golden.ids[0])
         let vectors = try await embedder.embed(golden.texts)
         for (row, vector) in vectors.enumerated() {
             #expect(Self.cosine(vector, golden.embeddings[row]) >= 0.999, "row \(row)")
@@ -148,7 +148,7 @@ import Tokenizer
         defer { try? FileManager.default.removeItem(at: scratch) }
         for length in [4, 24, 1000, bytes.count / 2, bytes.count - 1] {
             try bytes.prefix(length).write(to: scratch)
-            #expect(throws: (any Error).self, "truncated at \(length)") { try Embedder(modelPath: scratch.path) }
+            #expect(throws: (any Error).self, "truncated at \(length)") { try Embedder(modelAt: scratch) }
         }
     }
 }

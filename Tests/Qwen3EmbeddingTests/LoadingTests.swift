@@ -54,7 +54,7 @@ import Qwen3Embedding
         config["num_hidden_layers"] = 4
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         do {
-            _ = try Reranker(modelPath: directory)
+            _ = try Reranker(modelAt: URL(fileURLWithPath: directory))
             Issue.record("expected an error")
         } catch {
             #expect(error.localizedDescription.contains("model.layers.3.input_layernorm.weight"), "\(error.localizedDescription)")
@@ -69,7 +69,7 @@ import Qwen3Embedding
         config["intermediate_size"] = 32
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         do {
-            _ = try Reranker(modelPath: directory)
+            _ = try Reranker(modelAt: URL(fileURLWithPath: directory))
             Issue.record("expected an error")
         } catch {
             #expect(error.localizedDescription.contains("mlp.gate_proj.weight"), "\(error.localizedDescription)")
@@ -81,14 +81,14 @@ import Qwen3Embedding
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.removeItem(atPath: directory + "/model-00002-of-00002.safetensors")
         do {
-            _ = try Embedder(modelPath: directory)
+            _ = try Embedder(modelAt: URL(fileURLWithPath: directory))
             Issue.record("expected an error")
         } catch {
             #expect(error.localizedDescription.contains("model-00002-of-00002.safetensors"), "\(error.localizedDescription)")
         }
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
-        #expect(throws: Qwen3Error.self) { try Embedder(modelPath: directory) }
-        #expect(throws: (any Error).self) { try Embedder(modelPath: "/nonexistent/model") }
+        #expect(throws: Qwen3Error.self) { try Embedder(modelAt: URL(fileURLWithPath: directory)) }
+        #expect(throws: (any Error).self) { try Embedder(modelAt: URL(fileURLWithPath: "/nonexistent/model")) }
     }
 
     @Test func truncatedShardIsAnError() throws {
@@ -98,7 +98,7 @@ import Qwen3Embedding
         let data = try Data(contentsOf: URL(fileURLWithPath: shard))
         try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: shard))
         do {
-            _ = try Embedder(modelPath: directory)
+            _ = try Embedder(modelAt: URL(fileURLWithPath: directory))
             Issue.record("expected an error")
         } catch {
             #expect(error.localizedDescription.contains("model-00001-of-00002.safetensors"), "\(error.localizedDescription)")

@@ -41,7 +41,7 @@ import Qwen3Embedding
     @Test(arguments: fixtures.indices)
     func everyFixtureIsClassified(index: Int) throws {
         let (path, kind, evidence) = Self.fixtures[index]
-        let classification = try ModelClassification(modelPath: path)
+        let classification = try ModelClassification(modelAt: URL(fileURLWithPath: path))
         #expect(classification.kind == kind, "\(path): \(classification)")
         #expect(classification.evidence.contains(evidence), "\(path): \(classification.evidence)")
     }
@@ -51,10 +51,10 @@ import Qwen3Embedding
         let (path, kind, _) = Self.fixtures[index]
         // Embedder: only an embedding model, unless allowAnyModel.
         if kind == .embedding {
-            #expect(try Embedder(modelPath: path).kind == .embedding)
+            #expect(try Embedder(modelAt: URL(fileURLWithPath: path)).kind == .embedding)
         } else {
             do {
-                _ = try Embedder(modelPath: path)
+                _ = try Embedder(modelAt: URL(fileURLWithPath: path))
                 Issue.record("\(path): an Embedder loaded \(kind)")
             } catch let error as EmbeddingError {
                 guard case .wrongModelKind(let errorPath, let found, .embedding) = error else {
@@ -66,21 +66,21 @@ import Qwen3Embedding
                 #expect(message.hasPrefix("\(path) is \(kind) ("), "\(message)")
                 #expect(!message.contains("\n"))
             }
-            #expect(try Embedder(modelPath: path, allowAnyModel: true).kind == kind)
+            #expect(try Embedder(modelAt: URL(fileURLWithPath: path), allowAnyModel: true).kind == kind)
         }
         // Reranker: anything but an identified embedding model (a reranker is a causal LM).
         if kind == .embedding {
-            #expect(throws: EmbeddingError.self) { try Reranker(modelPath: path) }
+            #expect(throws: EmbeddingError.self) { try Reranker(modelAt: URL(fileURLWithPath: path)) }
             // These GGUFs keep the LM head (output.weight); the embedding directory's is tied.
-            #expect(try Reranker(modelPath: path, allowAnyModel: true).kind == .embedding)
+            #expect(try Reranker(modelAt: URL(fileURLWithPath: path), allowAnyModel: true).kind == .embedding)
         } else {
-            #expect(try Reranker(modelPath: path).kind == kind)
+            #expect(try Reranker(modelAt: URL(fileURLWithPath: path)).kind == kind)
         }
     }
 
     /// A model given already loaded records the role it is used in, and says it was not checked.
     @Test func modelsGivenAlreadyLoadedSayTheyWereNotChecked() throws {
-        let embedder = try Embedder(modelPath: Fixtures.embeddingModel)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: Fixtures.embeddingModel))
         let derived = try Embedder(model: embedder.model, tokenizer: embedder.tokenizer, maxLength: 16)
         #expect(derived.kind == .embedding && derived.classification.evidence.contains("not checked"))
         let passed = try Embedder(model: embedder.model, tokenizer: embedder.tokenizer, classification: embedder.classification)
@@ -107,37 +107,37 @@ import Qwen3Embedding
         // The embedding fixture without its sentence-transformers files, under a neutral name: its
         // weights were saved from the bare Qwen3Model (no `model.` prefix, no lm_head).
         let bare = try copy(Fixtures.embeddingModel, to: "plain-a", removing: sentenceTransformers)
-        var classification = try ModelClassification(modelPath: bare)
+        var classification = try ModelClassification(modelAt: URL(fileURLWithPath: bare))
         #expect(classification.kind == .embedding && classification.evidence.contains("bare Qwen3Model"), "\(classification)")
 
         // The same with architectures ["Qwen3Model"].
         let architecture = try copy(Fixtures.embeddingModel, to: "plain-b", removing: sentenceTransformers) {
             $0.merging(["architectures": ["Qwen3Model"]]) { $1 }
         }
-        classification = try ModelClassification(modelPath: architecture)
+        classification = try ModelClassification(modelAt: URL(fileURLWithPath: architecture))
         #expect(classification == ModelClassification(kind: .embedding, evidence: "architecture Qwen3Model (no LM head)"))
 
         // `_name_or_path` naming the official reranker.
         let named = try copy(Self.quantModel, to: "plain-c") { $0.merging(["_name_or_path": "Qwen/Qwen3-Reranker-4B"]) { $1 } }
-        classification = try ModelClassification(modelPath: named)
+        classification = try ModelClassification(modelAt: URL(fileURLWithPath: named))
         #expect(classification == ModelClassification(kind: .reranker, evidence: "_name_or_path \"Qwen/Qwen3-Reranker-4B\""))
 
         // A sequence-classification architecture.
         let sequenceClassifier = try copy(Self.quantModel, to: "plain-d") {
             $0.merging(["architectures": ["Qwen3ForSequenceClassification"]]) { $1 }
         }
-        classification = try ModelClassification(modelPath: sequenceClassifier)
+        classification = try ModelClassification(modelAt: URL(fileURLWithPath: sequenceClassifier))
         #expect(classification == ModelClassification(kind: .reranker, evidence: "architecture Qwen3ForSequenceClassification"))
 
         // A Hub cache snapshot (its own name is a commit hash): the repository's name decides.
         let snapshot = try copy(Fixtures.rerankerModel, to: "models--Qwen--Qwen3-Reranker-0.6B/snapshots/0123abcd")
-        classification = try ModelClassification(modelPath: snapshot)
+        classification = try ModelClassification(modelAt: URL(fileURLWithPath: snapshot))
         #expect(classification == ModelClassification(kind: .reranker, evidence: "directory name \"Qwen/Qwen3-Reranker-0.6B\""))
 
         // The reranker fixture under a neutral name is a causal LM: a Reranker takes it, an Embedder does not.
         let renamed = try copy(Fixtures.rerankerModel, to: "plain-e")
-        #expect(try ModelClassification(modelPath: renamed).kind == .languageModel)
-        #expect(try Reranker(modelPath: renamed).kind == .languageModel)
-        #expect(throws: EmbeddingError.self) { try Embedder(modelPath: renamed) }
+        #expect(try ModelClassification(modelAt: URL(fileURLWithPath: renamed)).kind == .languageModel)
+        #expect(try Reranker(modelAt: URL(fileURLWithPath: renamed)).kind == .languageModel)
+        #expect(throws: EmbeddingError.self) { try Embedder(modelAt: URL(fileURLWithPath: renamed)) }
     }
 }

@@ -4,7 +4,7 @@ import Qwen3Embedding
 
 /// The engine against Hugging Face transformers on the committed tiny models.
 @Suite struct EmbeddingParityTests {
-    static let embedder = Result { try Embedder(modelPath: Fixtures.embeddingModel) }
+    static let embedder = Result { try Embedder(modelAt: URL(fileURLWithPath: Fixtures.embeddingModel)) }
 
     @Test func embeddingsMatchTransformers() async throws {
         let embedder = try Self.embedder.get()
@@ -99,7 +99,7 @@ import Qwen3Embedding
 }
 
 @Suite struct RerankerParityTests {
-    static let reranker = Result { try Reranker(modelPath: Fixtures.rerankerModel) }
+    static let reranker = Result { try Reranker(modelAt: URL(fileURLWithPath: Fixtures.rerankerModel)) }
 
     @Test func scoresMatchTheOfficialCodePath() async throws {
         let reranker = try Self.reranker.get()

@@ -10,7 +10,7 @@ import Qwen3Embedding
     /// The reranker fixture has hidden size 8: as an embedder (allowAnyModel) it offers exactly its full
     /// width, and any other `dimensions` is an error, never a trap on a backwards range `32...8`.
     @Test func aModelNarrowerThan32OffersOnlyItsFullWidth() async throws {
-        let embedder = try Embedder(modelPath: Fixtures.rerankerModel, allowAnyModel: true)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: Fixtures.rerankerModel), allowAnyModel: true)
         #expect(embedder.dimensions == 8)
         #expect(embedder.dimensionRange == 8...8)
         let full = try await embedder.embed(["a short text"])
@@ -62,13 +62,13 @@ import Qwen3Embedding
     /// error instead of returning a NaN vector.
     @Test func nanInTheModelIsAnErrorNamingTheInput() async throws {
         let texts = ["alpha", "beta gamma", "delta", "zebra crossing", "epsilon"]
-        let original = try Embedder(modelPath: Fixtures.embeddingModel)
+        let original = try Embedder(modelAt: URL(fileURLWithPath: Fixtures.embeddingModel))
         let token = try Self.tokenOnlyIn(3, of: original.tokenize(texts))
         let directory = try Fixtures.copy(of: Fixtures.embeddingModel)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try Self.poisonRow(token, of: "embed_tokens.weight", in: directory + "/model-00001-of-00002.safetensors")
 
-        let embedder = try Embedder(modelPath: directory)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: directory))
         let expected = EmbeddingError.nonFiniteOutput(input: 3)
         #expect(expected.localizedDescription == "the model produced NaN/inf for input 3 (its weights may be corrupt)")
         await #expect(throws: expected) { try await embedder.embed(texts) }
@@ -82,14 +82,14 @@ import Qwen3Embedding
 
     @Test func nanInARerankerIsAnErrorNamingTheDocument() async throws {
         let documents = ["apples", "bananas", "a zebra crossing", "cherries"]
-        let original = try Reranker(modelPath: Fixtures.rerankerModel)
+        let original = try Reranker(modelAt: URL(fileURLWithPath: Fixtures.rerankerModel))
         let prompts = documents.map { original.tokenize(query: "fruit", document: $0) }
         let token = try Self.tokenOnlyIn(2, of: prompts)
         let directory = try Fixtures.copy(of: Fixtures.rerankerModel)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try Self.poisonRow(token, of: "model.embed_tokens.weight", in: directory + "/model.safetensors")
 
-        let reranker = try Reranker(modelPath: directory)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: directory))
         let expected = EmbeddingError.nonFiniteOutput(input: 2)
         await #expect(throws: expected) { try await reranker.score(query: "fruit", documents: documents) }
         await #expect(throws: expected) { try await reranker.score(tokenIDs: prompts, raw: true) }

@@ -21,7 +21,7 @@ import Qwen3Embedding
     func embeddingsMatchTransformers(fileType: GGUFFileType) async throws {
         let path = try Self.written(Fixtures.embeddingModel, fileType)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let embedder = try Embedder(modelPath: path)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: path))
         let golden = try Fixtures.load("embedding.json", as: Fixtures.EmbeddingGolden.self)
         var worst: Float = 0
         for testCase in golden.cases {
@@ -44,7 +44,7 @@ import Qwen3Embedding
     func rerankerScoresMatchTransformers(fileType: GGUFFileType, tolerance: Float) async throws {
         let path = try Self.written(Fixtures.rerankerModel, fileType)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let reranker = try Reranker(modelPath: path)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: path))
         #expect(reranker.model.weights.classifier?.labels == ["yes", "no"])
         let golden = try Fixtures.load("reranker.json", as: Fixtures.RerankerGolden.self)
         var worst: Float = 0

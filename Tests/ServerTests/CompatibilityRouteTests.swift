@@ -397,7 +397,7 @@ struct CompatibilityRouteTests {
 struct AnyModelTests {
     @Test("A model narrower than 32 served with allowAnyModel: dimensions is checked without a crash; kinds are reported")
     func narrowModel() async throws {
-        let narrow = try Embedder(modelPath: Fixtures.reranker, maxLength: 64, maxBatchTokens: 256, allowAnyModel: true)
+        let narrow = try Embedder(modelAt: URL(fileURLWithPath: Fixtures.reranker), maxLength: 64, maxBatchTokens: 256, allowAnyModel: true)
         let full = try await narrow.embed(["a short text"])
         try await TestServer.with(reranker: false, configure: { $0.embedder = narrow }) { server, _ in
             for requested in [32, 4, 9, 0] {

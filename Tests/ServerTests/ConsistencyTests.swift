@@ -36,7 +36,7 @@ struct ConsistencyTests {
     @Test(arguments: embeddingModels.indices)
     func embeddings(index: Int) async throws {
         let (path, allowAnyModel) = Self.embeddingModels[index]
-        let embedder = try Embedder(modelPath: path, maxBatchTokens: 64, allowAnyModel: allowAnyModel)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: path), maxBatchTokens: 64, allowAnyModel: allowAnyModel)
         let name = (path as NSString).lastPathComponent
         let dimensions = embedder.dimensionRange.lowerBound  // 32 where the model is wider
         let library = try await embedder.embed(Self.texts)
@@ -75,7 +75,7 @@ struct ConsistencyTests {
     func scores(index: Int) async throws {
         let path = Self.rerankerModels[index]
         let name = (path as NSString).lastPathComponent
-        let reranker = try Reranker(modelPath: path)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: path))
         let library = try await reranker.score(query: Self.query, documents: Self.texts)
         let prompts = Self.texts.map { reranker.tokenize(query: Self.query, document: $0) }
         let libraryRaw = try await reranker.score(tokenIDs: prompts, raw: true)
@@ -129,7 +129,7 @@ struct ConsistencyTests {
         }
         #expect(cliScores.count == pairs.count)
 
-        let reranker = try Reranker(modelPath: path)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: path))
         try await Self.withServer(ServerConfiguration(embedder: nil, reranker: reranker)) { server in
             var serverScores: [Float] = []
             for query in pairs.map(\.query).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {

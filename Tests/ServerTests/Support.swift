@@ -14,8 +14,8 @@ enum Fixtures {
         .appendingPathComponent("Fixtures")
     static let embedding = root.appendingPathComponent("tiny-qwen3-embedding").path
     static let reranker = root.appendingPathComponent("tiny-qwen3-reranker").path
-    static let embedder: Embedder = try! Embedder(modelPath: embedding, maxLength: 64, maxBatchTokens: 256)
-    static let rerankerModel: Reranker = try! Reranker(modelPath: reranker, maxLength: 512, maxBatchTokens: 1024)
+    static let embedder: Embedder = try! Embedder(modelAt: URL(fileURLWithPath: embedding), maxLength: 64, maxBatchTokens: 256)
+    static let rerankerModel: Reranker = try! Reranker(modelAt: URL(fileURLWithPath: reranker), maxLength: 512, maxBatchTokens: 1024)
 }
 
 /// A server on a free loopback port, with an HTTP client to call it.

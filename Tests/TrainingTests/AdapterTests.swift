@@ -54,20 +54,20 @@ import Tokenizer
 
     @Test func peftEmbeddingAdapterGivesTransformersEmbeddings() async throws {
         let golden = try Self.golden()
-        let embedder = try Embedder(modelPath: Self.embeddingModel, adapter: Self.embeddingAdapter)
+        let embedder = try Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.embeddingAdapter))
         // The golden texts are already formatted (queries carry their instruction), so embed them as they are.
         let vectors = try await embedder.embed(golden.embedding.texts)
         let difference = Self.maximumDifference(vectors, golden.embedding.embeddings)
         #expect(difference <= 1e-4, "max |Δ| \(difference) against transformers + peft")
         // The adapter moves every vector far more than the tolerance, so the comparison above means something.
         #expect(Self.maximumDifference(golden.embedding.embeddings, golden.embedding.without_adapter) > 0.05)
-        let plain = try await Embedder(modelPath: Self.embeddingModel).embed(golden.embedding.texts)
+        let plain = try await Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel)).embed(golden.embedding.texts)
         #expect(Self.maximumDifference(plain, golden.embedding.without_adapter) <= 1e-4)
     }
 
     @Test func peftRerankerAdapterGivesTransformersScores() async throws {
         let golden = try Self.golden()
-        let reranker = try Reranker(modelPath: Self.rerankerModel, adapter: Self.rerankerAdapter)
+        let reranker = try Reranker(modelAt: URL(fileURLWithPath: Self.rerankerModel), adapter: URL(fileURLWithPath: Self.rerankerAdapter))
         var scores: [[Float]] = []
         for query in golden.queries {
             scores.append(try await reranker.score(query: query, documents: golden.documents, instruction: golden.instruction))
@@ -247,14 +247,14 @@ import Tokenizer
 
         let adapter = try LoRAAdapter(directory: Self.embeddingAdapter)
         let texts = try Self.golden().embedding.texts
-        let tokenizer = try Tokenizer.load(modelPath: Self.embeddingModel)
+        let tokenizer = try Tokenizer.load(modelAt: URL(fileURLWithPath: Self.embeddingModel))
         let inMemory = try Embedder(model: Qwen3Model(directory: Self.embeddingModel, precision: .bfloat16, adapter: adapter), tokenizer: tokenizer)
         let fromDisk = try Embedder(model: Qwen3Model(directory: output, precision: .bfloat16), tokenizer: tokenizer)
         let a = try await inMemory.embed(texts), b = try await fromDisk.embed(texts)
         #expect(a.flatMap { $0 }.map(\.bitPattern) == b.flatMap { $0 }.map(\.bitPattern))
 
-        let exact = try await Embedder(modelPath: Self.embeddingModel, adapter: Self.embeddingAdapter).embed(texts)
-        let rounded = try await Embedder(modelPath: output).embed(texts)
+        let exact = try await Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.embeddingAdapter)).embed(texts)
+        let rounded = try await Embedder(modelAt: URL(fileURLWithPath: output)).embed(texts)
         let difference = Self.maximumDifference(exact, rounded)
         #expect(difference > 0 && difference < 0.02, "bf16 rounding of the merged weights moved the vectors by \(difference)")
     }
@@ -287,7 +287,7 @@ import Tokenizer
 
     static func loadError(_ adapter: String, model: String = embeddingModel) -> String {
         do {
-            _ = try Embedder(modelPath: model, adapter: adapter)
+            _ = try Embedder(modelAt: URL(fileURLWithPath: model), adapter: URL(fileURLWithPath: adapter))
             return "loaded"
         } catch {
             return (error as? LocalizedError)?.errorDescription ?? "\(error)"
@@ -348,14 +348,14 @@ import Tokenizer
     // MARK: - Evaluation cache key
 
     @Test func evaluationCacheKeyTellsAdaptersApart() throws {
-        let plain = try EmbedderEncoder(embedder: Embedder(modelPath: Self.embeddingModel), modelPath: Self.embeddingModel)
-        let adapted = try EmbedderEncoder(embedder: Embedder(modelPath: Self.embeddingModel, adapter: Self.embeddingAdapter),
-                                          modelPath: Self.embeddingModel, adapterPath: Self.embeddingAdapter)
+        let plain = try EmbedderEncoder(embedder: Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel)), model: URL(fileURLWithPath: Self.embeddingModel))
+        let adapted = try EmbedderEncoder(embedder: Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.embeddingAdapter)),
+                                          model: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.embeddingAdapter))
         #expect(plain.identifier != adapted.identifier)
         let scratch = try Scratch()
         let other = try Self.editedAdapter(in: scratch) { $0["lora_alpha"] = 9 }
-        let otherEncoder = try EmbedderEncoder(embedder: Embedder(modelPath: Self.embeddingModel, adapter: other),
-                                               modelPath: Self.embeddingModel, adapterPath: other)
+        let otherEncoder = try EmbedderEncoder(embedder: Embedder(modelAt: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: other)),
+                                               model: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: other))
         #expect(otherEncoder.identifier != adapted.identifier)
     }
 }

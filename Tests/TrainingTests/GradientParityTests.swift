@@ -223,7 +223,7 @@ extension InfoNCELoss {
     @Test(arguments: embeddingCases)
     func embeddingTokenIdsMatchTheGolden(name: String) throws {
         let golden = try GoldenCase.load(name)
-        let embedder = try Embedder(modelPath: golden.modelDirectory.path)
+        let embedder = try Embedder(modelAt: golden.modelDirectory)
         let lines = try String(contentsOf: golden.folder.appendingPathComponent("data.jsonl"), encoding: .utf8)
             .split(separator: "\n")
         #expect(lines.count == golden.examples.count)
@@ -240,7 +240,7 @@ extension InfoNCELoss {
     @Test(arguments: rerankerCases)
     func rerankerTokenIdsMatchTheGolden(name: String) throws {
         let golden = try GoldenCase.load(name)
-        let reranker = try Reranker(modelPath: golden.modelDirectory.path, allowAnyModel: true)
+        let reranker = try Reranker(modelAt: golden.modelDirectory, allowAnyModel: true)
         for example in golden.examples {
             let ids = example.document_texts.map {
                 reranker.tokenize(query: example.query!, document: $0, instruction: example.instruction)

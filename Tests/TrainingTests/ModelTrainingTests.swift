@@ -160,7 +160,7 @@ import Testing
             VectorMath.l2Normalize(&state)
             return state
         }
-        let embedder = try Embedder(modelPath: output.path)
+        let embedder = try Embedder(modelAt: output)
         let embeddings = try await embedder.embed(tokenIDs: sequences)
         for (ours, reference) in zip(embeddings, expected) {
             #expect(TrainingFixtures.relativeError(ours, reference) < 1e-5)
@@ -179,7 +179,7 @@ import Testing
         let output = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: output) }
         try model.saveModel(to: output)
-        let reranker = try Reranker(modelPath: output.path, allowAnyModel: true)
+        let reranker = try Reranker(modelAt: output, allowAnyModel: true)
         let scores = try await reranker.score(tokenIDs: sequences)
         for (score, logit) in zip(scores, logits) {
             let expected = 1 / (1 + exp(-(logit[1] - logit[0])))

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// The kinds of task the harness runs, named as in MTEB.
 public enum TaskType: String, Codable, Sendable, CaseIterable {
@@ -185,9 +186,12 @@ public struct LoadedTask: Sendable {
 
     /// Reads and validates a task file.
     ///
-    /// - Parameter dataRootOverride: replaces the file's `data_root` (for data kept elsewhere).
-    public init(path: String, dataRootOverride: String? = nil) throws {
-        file = URL(fileURLWithPath: path).standardizedFileURL
+    /// - Parameters:
+    ///   - file: the task file (JSON).
+    ///   - dataRootOverride: replaces the file's `data_root` (for data kept elsewhere).
+    public init(file: URL, dataRootOverride: URL? = nil) throws {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
+        self.file = file.standardizedFileURL
         guard let data = FileManager.default.contents(atPath: file.path) else { throw EvaluationError.unreadableFile(path: path) }
         do {
             description = try JSONDecoder().decode(TaskDescription.self, from: data)
@@ -198,7 +202,7 @@ public struct LoadedTask: Sendable {
         }
         let folder = file.deletingLastPathComponent()
         if let dataRootOverride {
-            dataRoot = URL(fileURLWithPath: dataRootOverride).standardizedFileURL
+            dataRoot = dataRootOverride.standardizedFileURL
         } else if let root = description.dataRoot {
             dataRoot = (root.hasPrefix("/") ? URL(fileURLWithPath: root) : folder.appendingPathComponent(root)).standardizedFileURL
         } else {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Kernels
 import ModelFormats
 import Qwen3Embedding
 
@@ -13,20 +14,30 @@ public protocol TextEncoder: Sendable {
 
 /// A Qwen3 embedding model as a `TextEncoder`.
 public struct EmbedderEncoder: TextEncoder {
+    /// The model the texts are embedded with.
     public let embedder: Embedder
     /// Matryoshka size, or `nil` for the full vector.
     public let dimensions: Int?
+    /// The model's fingerprint, precision, length limit and size: the embedding cache's key.
     public let identifier: String
 
-    /// Wraps `embedder`; `modelPath` (and `adapterPath`, the LoRA adapter merged into it, if any) is
-    /// fingerprinted for the cache key.
-    public init(embedder: Embedder, modelPath: String, dimensions: Int? = nil, precision: String = "fp32",
-                adapterPath: String? = nil) throws {
+    /// Wraps `embedder`, loaded from `model` (with `adapter`, the LoRA adapter merged into it, if any):
+    /// both are fingerprinted for the cache key.
+    ///
+    /// - Parameters:
+    ///   - embedder: the loaded model.
+    ///   - model: the directory or `.gguf` file `embedder` was loaded from.
+    ///   - dimensions: Matryoshka size, or `nil` for the full vector.
+    ///   - precision: the precision `embedder` runs in (bf16 vectors differ from fp32 ones, so it is
+    ///     part of the key; `Precision.automatic` is keyed as what it resolved to).
+    ///   - adapter: the PEFT adapter directory merged into `embedder`, if any.
+    public init(embedder: Embedder, model: URL, dimensions: Int? = nil, precision: Precision = .float32,
+                adapter: URL? = nil) throws {
         self.embedder = embedder
         self.dimensions = dimensions
-        var fingerprint = try ModelFingerprint.compute(directory: modelPath)
-        if let adapterPath { fingerprint += "-lora" + (try ModelFingerprint.compute(adapterDirectory: adapterPath)) }
-        identifier = "\(fingerprint)-\(precision)-len\(embedder.maxLength)-dim\(dimensions ?? embedder.dimensions)"
+        var fingerprint = try ModelFingerprint.compute(directory: model)
+        if let adapter { fingerprint += "-lora" + (try ModelFingerprint.compute(adapterDirectory: adapter)) }
+        identifier = "\(fingerprint)-\(precision.rawValue)-len\(embedder.maxLength)-dim\(dimensions ?? embedder.dimensions)"
     }
 
     public func encode(_ texts: [String], instruction: String?) async throws -> (vectors: [[Float]], tokens: Int) {
@@ -42,13 +53,15 @@ public enum ModelFingerprint {
     /// (headers and data differ between checkpoints; hashing gigabytes would cost minutes). A GGUF
     /// model (a `.gguf` file, or a directory holding just one) is hashed the same way: the file's
     /// name, size, first and last 64 KiB, where its header and metadata begin and its tensors end.
-    public static func compute(directory: String) throws -> String {
-        if case .gguf(let file)? = try? ModelLocation(path: directory) {
+    ///
+    /// - Parameter directory: the model directory, the `.gguf` file, or a directory holding just one.
+    public static func compute(directory: URL) throws -> String {
+        if case .gguf(let file)? = try? ModelLocation(path: directory.pathAsGiven) {
             var hasher = SHA256()
             try hashWeightFile(at: file, into: &hasher)
             return hexPrefix(hasher)
         }
-        let folder = URL(fileURLWithPath: directory)
+        let folder = directory
         var hasher = SHA256()
         guard let config = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path) else {
             throw EvaluationError.unreadableFile(path: folder.appendingPathComponent("config.json").path)
@@ -63,10 +76,12 @@ public enum ModelFingerprint {
 
     /// SHA-256 over a PEFT adapter's `adapter_config.json` and the whole of `adapter_model.safetensors`
     /// (adapters are small; every factor value changes the vectors, so all of it is hashed).
-    public static func compute(adapterDirectory directory: String) throws -> String {
+    ///
+    /// - Parameter directory: the adapter directory.
+    public static func compute(adapterDirectory directory: URL) throws -> String {
         var hasher = SHA256()
         for name in ["adapter_config.json", "adapter_model.safetensors"] {
-            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            let path = directory.appendingPathComponent(name).pathAsGiven
             guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError.unreadableFile(path: path) }
             defer { try? handle.close() }
             hasher.update(data: Data("\(name)\0".utf8))

@@ -1,38 +1,46 @@
 import Foundation
+import ModelFormats
 import Qwen3Embedding
 
 /// What `qwen3-embed eval` runs: a model (and optional reranker) over task files.
 public struct EvaluationConfiguration: Sendable {
-    public var modelPath: String
-    public var rerankerPath: String?
-    public var taskFiles: [String]
+    /// The embedding model: a directory or a `.gguf` file.
+    public var model: URL
+    /// The reranker, if any: it scores reranking candidates and rescores retrieval's top results.
+    public var reranker: URL?
+    /// The task files (JSON), run in this order.
+    public var taskFiles: [URL]
     /// Replaces every task file's `data_root`.
-    public var dataRoot: String?
+    public var dataRoot: URL?
     /// Caps every task's `limit` (quick runs and tests).
     public var limit: Int?
     /// Caps every retrieval task's `corpus_limit`.
     public var corpusLimit: Int?
     /// Where embeddings are cached; `nil` disables the cache.
     public var cacheDirectory: URL?
+    /// Matryoshka size for every embedding, or `nil` for the full vector.
     public var dimensions: Int?
+    /// Maximum tokens per input.
     public var maxLength: Int
+    /// The arithmetic both models run in.
     public var precision: Precision
     /// The precision as the user named it, for reports.
     public var precisionName: String
     /// A PEFT LoRA adapter directory merged into the embedding model at load (its fingerprint joins the
     /// cache key, so adapted and plain vectors never mix).
-    public var adapterPath: String?
+    public var adapter: URL?
     /// A PEFT LoRA adapter directory merged into the reranker at load.
-    public var rerankerAdapterPath: String?
+    public var rerankerAdapter: URL?
 
-    public init(modelPath: String, rerankerPath: String? = nil, taskFiles: [String], dataRoot: String? = nil,
+    /// A configuration; every parameter is the property of the same name.
+    public init(model: URL, reranker: URL? = nil, taskFiles: [URL], dataRoot: URL? = nil,
                 limit: Int? = nil, corpusLimit: Int? = nil, cacheDirectory: URL? = nil, dimensions: Int? = nil,
-                maxLength: Int = 8192, precision: Precision = .float32, precisionName: String = "fp32",
-                adapterPath: String? = nil, rerankerAdapterPath: String? = nil) {
-        self.modelPath = modelPath; self.rerankerPath = rerankerPath; self.taskFiles = taskFiles; self.dataRoot = dataRoot
+                maxLength: Int = 8192, precision: Precision = .float32, precisionName: String? = nil,
+                adapter: URL? = nil, rerankerAdapter: URL? = nil) {
+        self.model = model; self.reranker = reranker; self.taskFiles = taskFiles; self.dataRoot = dataRoot
         self.limit = limit; self.corpusLimit = corpusLimit; self.cacheDirectory = cacheDirectory; self.dimensions = dimensions; self.maxLength = maxLength
-        self.precision = precision; self.precisionName = precisionName
-        self.adapterPath = adapterPath; self.rerankerAdapterPath = rerankerAdapterPath
+        self.precision = precision; self.precisionName = precisionName ?? precision.rawValue
+        self.adapter = adapter; self.rerankerAdapter = rerankerAdapter
     }
 }
 
@@ -51,11 +59,23 @@ public enum EvaluationSession {
 
     /// Reads and validates every task file of `configuration`, applying its `limit` and `corpusLimit`.
     public static func loadTasks(_ configuration: EvaluationConfiguration) throws -> [LoadedTask] {
-        guard !configuration.taskFiles.isEmpty else { throw EvaluationError.invalidValue(what: "task list", value: "empty") }
-        return try configuration.taskFiles.map { path -> LoadedTask in
-            var task = try LoadedTask(path: path, dataRootOverride: configuration.dataRoot)
-            if let limit = configuration.limit { task.description.limit = min(task.description.limit ?? limit, limit) }
-            if let limit = configuration.corpusLimit, task.description.type == .retrieval {
+        try loadTasks(files: configuration.taskFiles, dataRoot: configuration.dataRoot, limit: configuration.limit,
+                      corpusLimit: configuration.corpusLimit)
+    }
+
+    /// Reads and validates task files without a model (a training run's evaluation hook).
+    ///
+    /// - Parameters:
+    ///   - files: the task files; an empty list is an error.
+    ///   - dataRoot: replaces every task file's `data_root`.
+    ///   - limit: caps every task's `limit`.
+    ///   - corpusLimit: caps every retrieval task's `corpus_limit`.
+    public static func loadTasks(files: [URL], dataRoot: URL? = nil, limit: Int? = nil, corpusLimit: Int? = nil) throws -> [LoadedTask] {
+        guard !files.isEmpty else { throw EvaluationError.invalidValue(what: "task list", value: "empty") }
+        return try files.map { file -> LoadedTask in
+            var task = try LoadedTask(file: file, dataRootOverride: dataRoot)
+            if let limit { task.description.limit = min(task.description.limit ?? limit, limit) }
+            if let limit = corpusLimit, task.description.type == .retrieval {
                 task.description.corpusLimit = min(task.description.corpusLimit ?? limit, limit)
             }
             return task
@@ -70,22 +90,22 @@ public enum EvaluationSession {
         event: @Sendable (EvaluationEvent) -> Void = { _ in }
     ) async throws -> RunReport {
         let began = Date()
-        note("loading \(configuration.modelPath)")
+        note("loading \(configuration.model.pathAsGiven)")
         let loadStart = Date()
-        let embedder = try Embedder(modelPath: configuration.modelPath, maxLength: configuration.maxLength, precision: configuration.precision,
-                                    adapter: configuration.adapterPath)
+        let embedder = try Embedder(modelAt: configuration.model, maxLength: configuration.maxLength, precision: configuration.precision,
+                                    adapter: configuration.adapter)
         try embedder.validate(dimensions: configuration.dimensions)  // never builds 32...hidden when hidden < 32
-        let encoder = try EmbedderEncoder(embedder: embedder, modelPath: configuration.modelPath,
-                                          dimensions: configuration.dimensions, precision: configuration.precisionName,
-                                          adapterPath: configuration.adapterPath)
+        let encoder = try EmbedderEncoder(embedder: embedder, model: configuration.model,
+                                          dimensions: configuration.dimensions, precision: configuration.precision,
+                                          adapter: configuration.adapter)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var reranker: RerankerScorer?
         var rerankerLoadSeconds: Double?
-        if let path = configuration.rerankerPath {
-            note("loading \(path)")
+        if let model = configuration.reranker {
+            note("loading \(model.pathAsGiven)")
             let start = Date()
-            reranker = RerankerScorer(reranker: try Reranker(modelPath: path, maxLength: configuration.maxLength, precision: configuration.precision,
-                                                             adapter: configuration.rerankerAdapterPath))
+            reranker = RerankerScorer(reranker: try Reranker(modelAt: model, maxLength: configuration.maxLength, precision: configuration.precision,
+                                                             adapter: configuration.rerankerAdapter))
             rerankerLoadSeconds = Date().timeIntervalSince(start)
         }
         let cache = try configuration.cacheDirectory.map { try EmbeddingCache(directory: $0, modelIdentifier: encoder.identifier) }
@@ -101,15 +121,15 @@ public enum EvaluationSession {
             event(.taskFinished(position, result: result, embedding: (await service.throughput()).subtracting(before)))
         }
         let summary = RunSummary(
-            model: URL(fileURLWithPath: configuration.modelPath).standardizedFileURL.lastPathComponent,
-            modelPath: configuration.modelPath,
-            reranker: configuration.rerankerPath.map { URL(fileURLWithPath: $0).standardizedFileURL.lastPathComponent },
+            model: configuration.model.standardizedFileURL.lastPathComponent,
+            modelPath: configuration.model.pathAsGiven,
+            reranker: configuration.reranker.map { $0.standardizedFileURL.lastPathComponent },
             precision: configuration.precisionName, dimensions: configuration.dimensions,
             loadSeconds: loadSeconds, rerankerLoadSeconds: rerankerLoadSeconds,
             peakResidentBytes: ResourceUsage.peakResidentBytes(), embedding: await service.throughput(),
             totalSeconds: Date().timeIntervalSince(began), tasks: results.map(\.task),
             limit: configuration.limit, corpusLimit: configuration.corpusLimit,
-            adapter: configuration.adapterPath, rerankerAdapter: configuration.rerankerAdapterPath)
+            adapter: configuration.adapter?.pathAsGiven, rerankerAdapter: configuration.rerankerAdapter?.pathAsGiven)
         return RunReport(summary: summary, results: results)
     }
 }

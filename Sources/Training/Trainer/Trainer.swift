@@ -146,7 +146,7 @@ struct TrainingSession {
         resumed = checkpoint != nil
 
         progress(.note("loading \(c.modelPath)"))
-        let tokenizer = try Tokenizer.load(modelPath: c.modelPath)
+        let tokenizer = try Tokenizer.load(modelAt: URL(fileURLWithPath: c.modelPath))
         let method: TrainingMethod = c.method == .full
             ? .full : .lora(LoRAConfiguration(rank: c.loraRank, alpha: Float(c.loraAlpha), targets: c.loraTargets))
         model = try TrainableModel(

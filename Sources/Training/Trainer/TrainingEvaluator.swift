@@ -12,8 +12,7 @@ struct TrainingEvaluator {
 
     /// Reads and validates `files` (a bad task file is an error before any training).
     init(files: [String], limit: Int?) throws {
-        let configuration = EvaluationConfiguration(modelPath: "", taskFiles: files, limit: limit)
-        tasks = try EvaluationSession.loadTasks(configuration)
+        tasks = try EvaluationSession.loadTasks(files: files.map { URL(fileURLWithPath: $0) }, limit: limit)
     }
 
     /// Every task's main score and metrics with the model as it is now.
