@@ -18,17 +18,21 @@ enum Decoder: Sendable {
     case none
 }
 
-/// The parsed, validated contents of a tokenizer's files, before tables are built.
-struct TokenizerFile {
+/// The parsed, validated contents of a tokenizer's files, before tables are built (package access:
+/// the GGUF converter reads the tokenizer through it, see TokenizerFile+Conversion.swift).
+package struct TokenizerFile {
     /// The file errors are reported against.
-    let path: String
+    package let path: String
     /// Vocabulary entries in file order.
-    var vocabulary: [(spelling: String, id: Int)] = []
-    var merges: [(String, String)] = []
+    package var vocabulary: [(spelling: String, id: Int)] = []
+    /// BPE merges in rank order.
+    package var merges: [(String, String)] = []
     var addedTokens: [AddedVocabulary.Token] = []
     var normalizer = Normalizer.none
     var postProcessor = PostProcessor.empty
     var decoder = Decoder.byteLevel
+    /// The post-processor's steps as spelled in `tokenizer.json` (empty for vocab.json + merges.txt).
+    package var postProcessorSteps: [PostProcessorStep] = []
 
     /// Ids at or above this are refused: they would make the id → token table absurdly large (real
     /// vocabularies have a few hundred thousand entries).
@@ -66,6 +70,7 @@ struct TokenizerFile {
         }
 
         postProcessor = try Self.postProcessor(root["post_processor"] ?? .null, file: self)
+        postProcessorSteps = Self.postProcessorSteps(root["post_processor"] ?? .null)
         switch root["decoder"] ?? .null {
         case .null:
             decoder = .none

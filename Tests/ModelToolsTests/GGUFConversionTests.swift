@@ -286,9 +286,9 @@ func tensorTypes(_ file: GGUFFile) -> [String: String] {
         #expect(GGUFConverter.sizeLabel(12_345) == "12K")
         #expect(GGUFConverter.modelName("/cache/models--Qwen--Qwen3-Embedding-0.6B/snapshots/abc123") == "Qwen3-Embedding-0.6B")
         #expect(GGUFConverter.modelName("/models/My-Model/") == "My-Model")
-        #expect(GGUFConverter.detectKind("/cache/models--Qwen--Qwen3-Reranker-4B/snapshots/abc", config: [:]) == .reranker)
-        #expect(GGUFConverter.detectKind("/models/x", config: ["architectures": ["Qwen3ForSequenceClassification"]]) == .reranker)
-        #expect(GGUFConverter.detectKind("/models/Qwen3-Embedding-8B", config: ["architectures": ["Qwen3ForCausalLM"]]) == .embedding)
+        #expect(GGUFConverter.detectKind("/cache/models--Qwen--Qwen3-Reranker-4B/snapshots/abc", architecture: nil) == .reranker)
+        #expect(GGUFConverter.detectKind("/models/x", architecture: "Qwen3ForSequenceClassification") == .reranker)
+        #expect(GGUFConverter.detectKind("/models/Qwen3-Embedding-8B", architecture: "Qwen3ForCausalLM") == .embedding)
         #expect(GGUFFileType(rawValue: "q4_k_m") == .q4_K_M && GGUFFileType.q4_K_M.name == "Q4_K_M")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import Qwen3
 
 /// What a Qwen3 checkpoint is used for, which decides how llama.cpp pools its output.
 public enum GGUFModelKind: String, CaseIterable, Sendable, CustomStringConvertible {
@@ -169,109 +170,101 @@ public struct GGUFConverter: Sendable {
                 "\(file) is already a GGUF file; converting GGUF to GGUF (requantization) is not supported: "
                 + "convert from the Hugging Face safetensors model directory instead")
         }
-        let config = try ModelDirectory.configuration(directory)
-        let hyper = try Qwen3Hyperparameters(config, path: (directory as NSString).appendingPathComponent("config.json"))
+        let configuration = try Self.configuration(directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
-        let kind = self.kind ?? Self.detectKind(directory, config: config)
-        let vocabulary = try GGUFVocabulary(directory: directory, vocabularySize: hyper.vocabularySize, config: config)
+        let kind = self.kind ?? Self.detectKind(directory, architecture: configuration.architectures.first,
+                                                nameOrPath: configuration.nameOrPath)
+        let vocabulary = try GGUFVocabulary(directory: directory, vocabularySize: configuration.vocabularySize,
+                                            specialTokenIDs: configuration.specialTokenIDs)
 
-        // Source tensors: Qwen3ForCausalLM names carry "model.", bare Qwen3Model checkpoints do not.
-        let prefix = checkpoint.tensor(named: "model.embed_tokens.weight") != nil ? "model." : ""
-        let (hidden, headDim) = (hyper.hiddenSize, hyper.headDim)
-        var expected: [(gguf: String, source: String, shape: [Int])] = [
-            ("token_embd.weight", prefix + "embed_tokens.weight", [hyper.vocabularySize, hidden]),
-        ]
-        for layer in 0..<hyper.layerCount {
-            let source = "\(prefix)layers.\(layer)."
-            let block = "blk.\(layer)."
-            expected += [
-                (block + "attn_norm.weight", source + "input_layernorm.weight", [hidden]),
-                (block + "attn_q.weight", source + "self_attn.q_proj.weight", [hyper.headCount * headDim, hidden]),
-                (block + "attn_k.weight", source + "self_attn.k_proj.weight", [hyper.keyValueHeadCount * headDim, hidden]),
-                (block + "attn_v.weight", source + "self_attn.v_proj.weight", [hyper.keyValueHeadCount * headDim, hidden]),
-                (block + "attn_output.weight", source + "self_attn.o_proj.weight", [hidden, hyper.headCount * headDim]),
-                (block + "attn_q_norm.weight", source + "self_attn.q_norm.weight", [headDim]),
-                (block + "attn_k_norm.weight", source + "self_attn.k_norm.weight", [headDim]),
-                (block + "ffn_norm.weight", source + "post_attention_layernorm.weight", [hidden]),
-                (block + "ffn_gate.weight", source + "mlp.gate_proj.weight", [hyper.intermediateSize, hidden]),
-                (block + "ffn_up.weight", source + "mlp.up_proj.weight", [hyper.intermediateSize, hidden]),
-                (block + "ffn_down.weight", source + "mlp.down_proj.weight", [hidden, hyper.intermediateSize]),
-            ]
+        // Names and shapes come from the table the GGUF loader binds by, so what is written here is
+        // exactly what loading expects. Qwen3ForCausalLM names carry "model.", bare Qwen3Model ones do not.
+        let prefix = Qwen3TensorName.huggingFacePrefix(of: checkpoint)
+        func entry(_ name: Qwen3TensorName, source: String? = nil) -> (name: Qwen3TensorName, source: String, shape: [Int]) {
+            (name, source ?? name.huggingFaceName(prefix: prefix), name.shape(for: configuration))
         }
-        expected.append(("output_norm.weight", prefix + "norm.weight", [hidden]))
+        var expected = Qwen3TensorName.decoder(layerCount: configuration.layerCount).map { entry($0) }
 
         // The LM head: a real one unless tied; a tied model reads the head from the embedding.
-        let hasHead = checkpoint.tensor(named: "lm_head.weight") != nil
-        let headSource: String? = hyper.tiedEmbeddings ? prefix + "embed_tokens.weight" : (hasHead ? "lm_head.weight" : nil)
+        let headName = Qwen3TensorName.languageModelHead.huggingFaceName(prefix: prefix)
+        let hasHead = checkpoint.tensor(named: headName) != nil
+        let tied = configuration.tieWordEmbeddings
+        let headSource: String? = tied ? Qwen3TensorName.tokenEmbedding.huggingFaceName(prefix: prefix) : (hasHead ? headName : nil)
         var classifierRows: [Int]?
         switch kind {
         case .embedding:
-            if !hyper.tiedEmbeddings && hasHead {
-                expected.append(("output.weight", "lm_head.weight", [hyper.vocabularySize, hidden]))
-            }
+            if !tied && hasHead { expected.append(entry(.languageModelHead)) }
         case .reranker:
             guard let headSource else {
-                throw ModelFormatError.missingTensor(name: "lm_head.weight (a reranker scores with its LM head rows for \"yes\" and \"no\")", directory: directory)
+                throw ModelFormatError.missingTensor(name: "\(headName) (a reranker scores with its LM head rows for \"yes\" and \"no\")", directory: directory)
             }
             guard let yes = vocabulary.ids["yes"], let no = vocabulary.ids["no"] else {
                 throw ModelToolsError.invalidArgument("the tokenizer in \(directory) has no \"yes\" and \"no\" tokens, which a Qwen3 reranker scores")
             }
             // llama.cpp's converter stacks [yes, no]: its softmax then gives P(yes) first.
             classifierRows = [yes, no]
-            expected.append(("cls.output.weight", headSource, [hyper.vocabularySize, hidden]))
+            expected.append(entry(.classifier, source: headSource))
         }
 
         var known = Set(expected.map(\.source))
-        if hasHead { known.insert("lm_head.weight") }  // dropped when tied or replaced by cls.output
+        if hasHead { known.insert(headName) }  // dropped when tied or replaced by cls.output
         for name in checkpoint.tensorNames where !known.contains(name) && !name.hasSuffix("rotary_emb.inv_freq") {
             throw ModelToolsError.invalidArgument(
                 "tensor \"\(name)\" in \(directory) is not part of a Qwen3 model this converter maps (biases, adapters and other architectures are not supported)")
         }
         for entry in expected { _ = try checkpoint.requireTensor(named: entry.source, shape: entry.shape) }
 
+        // GGUF lists dimensions row length first; the classifier keeps only its labels' rows.
         let dimensions: [[Int]] = expected.map { entry in
-            entry.gguf == "cls.output.weight" ? [hidden, 2] : Array(entry.shape.reversed())
+            entry.name == .classifier ? [configuration.hiddenSize, 2] : Array(entry.shape.reversed())
         }
         let choices = LlamaTensorTypes.choose(
-            zip(expected, dimensions).map { LlamaTensorTypes.Input(name: $0.gguf, dimensions: $1) },
-            fileType: fileType, layerCount: hyper.layerCount)
+            zip(expected, dimensions).map { LlamaTensorTypes.Input(name: $0.name.ggufName, dimensions: $1) },
+            fileType: fileType, layerCount: configuration.layerCount)
         let tensors = zip(zip(expected, dimensions), choices).map { pair, choice in
-            GGUFTensorPlan(layout: GGUFTensorLayout(name: pair.0.gguf, type: choice.stored, dimensions: pair.1),
-                           source: pair.0.source, sourceRows: pair.0.gguf == "cls.output.weight" ? classifierRows : nil,
+            GGUFTensorPlan(layout: GGUFTensorLayout(name: pair.0.name.ggufName, type: choice.stored, dimensions: pair.1),
+                           source: pair.0.source, sourceRows: pair.0.name == .classifier ? classifierRows : nil,
                            requestedType: choice.requested)
         }
         let parameterCount = tensors.reduce(0) { $0 + $1.layout.elementCount }
-        let metadata = try Self.metadata(hyper, vocabulary: vocabulary, kind: kind, fileType: fileType,
+        let metadata = try Self.metadata(configuration, vocabulary: vocabulary, kind: kind, fileType: fileType,
                                          name: name ?? Self.modelName(directory), parameterCount: parameterCount)
         return (GGUFConversionPlan(kind: kind, fileType: fileType, metadata: metadata, tensors: tensors), checkpoint)
     }
 
-    /// The metadata in the order llama.cpp's converter writes it.
-    static func metadata(_ hyper: Qwen3Hyperparameters, vocabulary: GGUFVocabulary, kind: GGUFModelKind, fileType: GGUFFileType,
+    /// The metadata in the order llama.cpp's converter writes it. Values the configuration only has by
+    /// default (context length, RMSNorm epsilon, RoPE base, head dimension) are written only when
+    /// `config.json` states them, as llama.cpp's converter does, so that llama.cpp applies its own defaults.
+    static func metadata(_ configuration: Qwen3Configuration, vocabulary: GGUFVocabulary, kind: GGUFModelKind, fileType: GGUFFileType,
                          name: String, parameterCount: Int) throws -> GGUFMetadata {
+        let c = configuration
         var metadata = GGUFMetadata()
         metadata["general.architecture"] = .string("qwen3")
         metadata["general.type"] = .string("model")
         metadata["general.name"] = .string(name)
         metadata["general.size_label"] = .string(sizeLabel(parameterCount))
-        metadata["qwen3.block_count"] = .uint32(UInt32(hyper.layerCount))
-        if let context = hyper.contextLength { metadata["qwen3.context_length"] = .uint32(UInt32(context)) }
-        metadata["qwen3.embedding_length"] = .uint32(UInt32(hyper.hiddenSize))
-        metadata["qwen3.feed_forward_length"] = .uint32(UInt32(hyper.intermediateSize))
-        metadata["qwen3.attention.head_count"] = .uint32(UInt32(hyper.headCount))
-        metadata["qwen3.attention.head_count_kv"] = .uint32(UInt32(hyper.keyValueHeadCount))
-        if let scaling = hyper.ropeScaling {
-            metadata["qwen3.rope.scaling.type"] = .string(scaling.type)
+        metadata["qwen3.block_count"] = .uint32(UInt32(c.layerCount))
+        if c.statedValues.contains(.maxPositionEmbeddings) {
+            metadata["qwen3.context_length"] = .uint32(UInt32(c.maxPositionEmbeddings))
+        }
+        metadata["qwen3.embedding_length"] = .uint32(UInt32(c.hiddenSize))
+        metadata["qwen3.feed_forward_length"] = .uint32(UInt32(c.intermediateSize))
+        metadata["qwen3.attention.head_count"] = .uint32(UInt32(c.attentionHeads))
+        metadata["qwen3.attention.head_count_kv"] = .uint32(UInt32(c.keyValueHeads))
+        if let scaling = c.ropeScaling {
+            metadata["qwen3.rope.scaling.type"] = .string(scaling.kind.rawValue)
             metadata["qwen3.rope.scaling.factor"] = .float32(Float(scaling.factor))
             if let original = scaling.originalContextLength {
                 metadata["qwen3.rope.scaling.original_context_length"] = .uint32(UInt32(original))
             }
         }
-        if let theta = hyper.ropeTheta { metadata["qwen3.rope.freq_base"] = .float32(Float(theta)) }
-        if let epsilon = hyper.rmsNormEpsilon { metadata["qwen3.attention.layer_norm_rms_epsilon"] = .float32(Float(epsilon)) }
-        if hyper.headDimGiven {
-            metadata["qwen3.attention.key_length"] = .uint32(UInt32(hyper.headDim))
-            metadata["qwen3.attention.value_length"] = .uint32(UInt32(hyper.headDim))
+        if c.statedValues.contains(.ropeTheta) { metadata["qwen3.rope.freq_base"] = .float32(Float(c.ropeTheta)) }
+        if c.statedValues.contains(.rmsNormEpsilon) {
+            metadata["qwen3.attention.layer_norm_rms_epsilon"] = .float32(Float(c.rmsNormEpsilon))
+        }
+        if c.statedValues.contains(.headDimension) {
+            metadata["qwen3.attention.key_length"] = .uint32(UInt32(c.headDimension))
+            metadata["qwen3.attention.value_length"] = .uint32(UInt32(c.headDimension))
         }
         metadata["general.file_type"] = .uint32(fileType.llamaFileType)
         metadata["qwen3.pooling_type"] = .uint32(kind.poolingType)
@@ -294,7 +287,7 @@ public struct GGUFConverter: Sendable {
             Self.requireEndOfText(&specialIDs, &addFlags, vocabulary: vocabulary)
         }
         for (role, id) in specialIDs {
-            guard let key = GGUFVocabulary.idKeys[role], id < hyper.vocabularySize else { continue }
+            guard let key = GGUFVocabulary.idKeys[role], id < c.vocabularySize else { continue }
             metadata[key] = .uint32(UInt32(id))
         }
         for (role, value) in addFlags {
@@ -396,72 +389,40 @@ public struct GGUFConverter: Sendable {
     }
 
     /// A reranker when llama.cpp's converter would call it one: "qwen3-reranker" in the directory or
-    /// model name, a README titled "# Qwen3-Reranker", or a sequence-classification architecture.
-    static func detectKind(_ directory: String, config: [String: Any]) -> GGUFModelKind {
+    /// model name (`nameOrPath`, config.json's `_name_or_path`), a README titled "# Qwen3-Reranker", or a
+    /// sequence-classification `architecture` (config.json's first `architectures` entry).
+    static func detectKind(_ directory: String, architecture: String?, nameOrPath: String? = nil) -> GGUFModelKind {
         let readme = (try? String(contentsOfFile: (directory as NSString).appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
         if readme.lowercased().contains("# qwen3-reranker") { return .reranker }
-        let architecture = (config["architectures"] as? [String])?.first ?? ""
-        let hints = [modelName(directory), config["_name_or_path"] as? String ?? "", architecture].map { $0.lowercased() }
+        let architecture = architecture ?? ""
+        let hints = [modelName(directory), nameOrPath ?? "", architecture].map { $0.lowercased() }
         if hints.contains(where: { $0.contains("qwen3-reranker") }) { return .reranker }
         return architecture.lowercased().contains("sequenceclassification") ? .reranker : .embedding
     }
-}
 
-/// The `config.json` values a Qwen3 GGUF file needs.
-struct Qwen3Hyperparameters {
-    var hiddenSize: Int
-    var layerCount: Int
-    var intermediateSize: Int
-    var headCount: Int
-    var keyValueHeadCount: Int
-    var headDim: Int
-    /// Whether `head_dim` was given (the converter writes key/value lengths only then).
-    var headDimGiven: Bool
-    var vocabularySize: Int
-    var contextLength: Int?
-    var rmsNormEpsilon: Double?
-    var ropeTheta: Double?
-    var ropeScaling: (type: String, factor: Double, originalContextLength: Int?)?
-    var tiedEmbeddings: Bool
-
-    init(_ config: [String: Any], path: String) throws {
+    /// The configuration of `directory`, read by the Qwen3 module's own reader for conversion, and
+    /// refused unless it is a dense Qwen3 model this converter maps (errors name config.json).
+    static func configuration(_ directory: String) throws -> Qwen3Configuration {
+        let path = (directory as NSString).appendingPathComponent("config.json")
         func fail(_ reason: String) -> ModelToolsError { .unreadableConfiguration(path: path, reason: reason) }
-        func positive(_ key: String) throws -> Int {
-            guard let value = GGUFVocabulary.integer(config[key]), value > 0 else { throw fail("needs a positive integer \"\(key)\"") }
-            return value
+        let configuration: Qwen3Configuration
+        do {
+            configuration = try Qwen3Configuration.load(directory: directory, purpose: .conversion)
+        } catch Qwen3Error.missingFile {
+            throw fail("missing or unreadable (a model directory needs its config.json)")
+        } catch Qwen3Error.invalidConfiguration(_, let reason) {
+            throw fail(reason)
+        } catch Qwen3Error.unsupportedConfiguration(let detail) {
+            throw fail(detail)
+        } catch {
+            throw fail((error as? LocalizedError)?.errorDescription ?? "\(error)")
         }
-        guard (config["model_type"] as? String) == "qwen3" else {
-            throw fail("model_type is \(config["model_type"].map { "\($0)" } ?? "missing"), not qwen3 (only Qwen3 dense models are converted)")
+        guard configuration.modelType == "qwen3" else {
+            throw fail("model_type is \(configuration.modelType ?? "missing"), not qwen3 (only Qwen3 dense models are converted)")
         }
-        if let architecture = (config["architectures"] as? [String])?.first, !["Qwen3ForCausalLM", "Qwen3Model"].contains(architecture) {
+        if let architecture = configuration.architectures.first, !["Qwen3ForCausalLM", "Qwen3Model"].contains(architecture) {
             throw fail("architecture \(architecture) is not Qwen3ForCausalLM or Qwen3Model")
         }
-        hiddenSize = try positive("hidden_size")
-        layerCount = try positive("num_hidden_layers")
-        intermediateSize = try positive("intermediate_size")
-        headCount = try positive("num_attention_heads")
-        keyValueHeadCount = config["num_key_value_heads"] == nil ? headCount : try positive("num_key_value_heads")
-        headDimGiven = config["head_dim"] != nil
-        headDim = headDimGiven ? try positive("head_dim") : hiddenSize / headCount
-        vocabularySize = try positive("vocab_size")
-        guard headCount % keyValueHeadCount == 0 else { throw fail("num_attention_heads \(headCount) is not a multiple of num_key_value_heads \(keyValueHeadCount)") }
-        contextLength = GGUFVocabulary.integer(config["max_position_embeddings"])
-        rmsNormEpsilon = (config["rms_norm_eps"] as? NSNumber)?.doubleValue
-        tiedEmbeddings = GGUFVocabulary.boolean(config["tie_word_embeddings"]) ?? false
-        // transformers 5 keeps RoPE settings in rope_parameters, 4.x in rope_theta and rope_scaling.
-        let rope = (config["rope_parameters"] as? [String: Any]) ?? (config["rope_scaling"] as? [String: Any]) ?? [:]
-        ropeTheta = (rope["rope_theta"] as? NSNumber)?.doubleValue ?? (config["rope_theta"] as? NSNumber)?.doubleValue
-        let ropeType = (rope["rope_type"] as? String) ?? (rope["type"] as? String)
-        switch ropeType {
-        case nil, "default"?:
-            ropeScaling = nil
-        case let type? where type == "linear" || type == "yarn":
-            guard let factor = (rope["factor"] as? NSNumber)?.doubleValue else { throw fail("RoPE scaling \(type) needs a \"factor\"") }
-            let original = GGUFVocabulary.integer(rope["original_max_position_embeddings"])
-            if type == "yarn" && original == nil { throw fail("YaRN RoPE scaling needs \"original_max_position_embeddings\"") }
-            ropeScaling = (type, factor, type == "yarn" ? original : nil)
-        case let type?:
-            throw fail("RoPE scaling type \(type) is not supported (default, linear and yarn are)")
-        }
+        return configuration
     }
 }
