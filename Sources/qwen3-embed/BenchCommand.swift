@@ -72,7 +72,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw CommandLineError("--seq-len \(seqLen) exceeds the model's context of \(qwen.configuration.maxPositionEmbeddings) tokens (max_position_embeddings)")
         }
         // Deterministic ordinary-vocabulary ids, so every run measures the same work.
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         let vocabulary = min(qwen.configuration.vocabularySize, 151_643)
         let sequences = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(generator.next() % UInt64(vocabulary)) } }
         _ = try qwen.lastHiddenStates(for: sequences)  // warm-up
@@ -152,17 +152,4 @@ func peakResidentBytes() -> Int {
         return kilobytes * 1024
     }
     return 0
-}
-
-/// A small deterministic generator for benchmark inputs.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -76,7 +76,7 @@ struct KernelBenchCommand: ParsableCommand {
         let counts = parsedRows!
         let maxRows = counts.max()!
         let parameters = Self.shapes.reduce(0) { $0 + $1.rows * $1.columns }
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let input = (0..<(maxRows * 3072)).map { _ in generator.nextSigned() }
         let output = UnsafeMutablePointer<Float>.allocate(capacity: maxRows * 6144)
         defer { output.deallocate() }
@@ -188,7 +188,7 @@ extension KernelBenchCommand {
         }
 
         /// The four matrices of one layer, random weights.
-        func makeLayer(_ generator: inout SplitMix64) -> [any LinearLayer] {
+        func makeLayer(_ generator: inout SeededGenerator) -> [any LinearLayer] {
             KernelBenchCommand.shapes.map { shape -> any LinearLayer in
                 switch self {
                 case .float32, .bfloat16:
@@ -214,7 +214,7 @@ extension KernelBenchCommand {
     }
 }
 
-extension SplitMix64 {
+extension SeededGenerator {
     /// Uniform in [-1, 1), for benchmark weights and activations.
     mutating func nextSigned() -> Float {
         Float(Int64(next() >> 40) - (1 << 23)) / Float(1 << 23)

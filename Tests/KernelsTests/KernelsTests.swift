@@ -3,20 +3,9 @@ import Foundation
 import Testing
 @testable import Kernels
 
-/// A small deterministic generator so every run sees the same matrices.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
+/// Uniform values in `-scale...scale` from the package's seeded generator, so every run sees the same matrices.
 func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-    var generator = SeededGenerator(state: seed)
+    var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) }
 }
 

@@ -83,7 +83,7 @@ import Testing
         ]
         for (value, expected) in cases { #expect(BFloat16.rounding(value) == expected, "\(value)") }
         // The AVX-512 conversion agrees with the Swift one on random bit patterns (NaNs and ties included).
-        var generator = SeededGenerator(state: 400)
+        var generator = SeededGenerator(seed: 400)
         var values = (0..<4099).map { _ in Float(bitPattern: UInt32.random(in: .min ... .max, using: &generator)) }
         values += cases.map(\.0)
         var converted = [UInt16](repeating: 0, count: values.count)

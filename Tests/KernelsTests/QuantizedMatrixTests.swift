@@ -23,7 +23,7 @@ import Testing
         let matrix: QuantizedMatrix
 
         init(rows: Int, columns: Int, layout: QuantizedMatrix.Layout, seed: UInt64, halfScales: Bool) {
-            var generator = SeededGenerator(state: seed)
+            var generator = SeededGenerator(seed: seed)
             let subBlocks = columns / layout.subBlockSize
             codes = (0..<(rows * columns)).map { _ in UInt8.random(in: 0...UInt8((1 << layout.bits) - 1), using: &generator) }
             // Scales of either sign (Q3_K and Q6_K have signed sub-scales), magnitudes like real models'.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelFormats
 
 /// Where the count, length and type fields of a (valid) GGUF file are, so mutations can target them.
@@ -60,7 +61,7 @@ private struct FieldMap {
         let fields = FieldMap(original)
         #expect(fields.u64Fields.count > 100 && fields.u32Fields.count > 60)
         let headerEnd = fields.headerEnd
-        var generator = SplitMix64(seed: 0x6767_7566_F022)
+        var generator = SeededGenerator(seed: 0x6767_7566_F022)
         var mutants = 0, accepted = 0, opened = 0
         var errorKinds: [String: Int] = [:]
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-fuzz-\(UUID().uuidString)")

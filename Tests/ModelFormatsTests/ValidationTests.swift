@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelFormats
 
 /// Loads `header` + `data` and returns the error message, or nil if the file was accepted.
@@ -193,7 +194,7 @@ private func rejection(header: String, data: [UInt8] = [UInt8](repeating: 0, cou
         let original = writer.bytes()
         let headerEnd = original.count - 56
         let significant = Array("{}[],:\"0123456789-.eE \\".utf8)
-        var generator = SplitMix64(seed: 0x5AFE_7E45)
+        var generator = SeededGenerator(seed: 0x5AFE_7E45)
         var accepted = 0
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString)")
         for iteration in 0..<Self.fuzzIterations {
@@ -239,19 +240,6 @@ private func rejection(header: String, data: [UInt8] = [UInt8](repeating: 0, cou
     @Test(arguments: ["01", "1.", ".5", "-", "1e", "tru", "[1,]", "{\"a\":1,}", "\"\u{01}\"", "\"\\x\"", "[1 2]", "{\"a\" 1}", "nul"])
     func rejectsInvalidJSON(_ text: String) {
         #expect(throws: JSONSyntaxError.self) { try parse(text) }
-    }
-}
-
-/// A small deterministic generator so fuzz runs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

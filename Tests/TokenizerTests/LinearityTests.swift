@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Tokenizer
 
 /// The whole encode path (added tokens, NFC, pre-tokenizer, BPE) does O(n log n) work or less for every

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Tokenizer
 
 /// A measurement, not a test: prints encoding throughput and never fails on time. Meaningful only in
@@ -65,18 +66,5 @@ import Testing
                 format: "%.1f MB/s, %.2f M tokens/s (%d documents, %d bytes)",
                 Double(bytes) / seconds / 1e6, Double(tokens) / seconds / 1e6, documents.count, bytes))
         }
-    }
-}
-
-/// SplitMix64, so the measured text is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
