@@ -348,6 +348,6 @@ func tensorTypes(_ file: GGUFFile) -> [String: String] {
         let (_, _, path) = try convertToGGUF(GGUFFixtures.quant, fileType, kind: kind)
         defer { GGUFFixtures.cleanUp(path) }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(data.withUnsafeBytes { SHA256Digest.hex($0) } == expected, "\(label) \(fileType)")
+        #expect(data.withUnsafeBytes { sha256Hex($0) } == expected, "\(label) \(fileType)")
     }
 }

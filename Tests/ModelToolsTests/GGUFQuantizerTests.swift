@@ -1,6 +1,7 @@
 import Foundation
 import ModelFormats
 import Testing
+import TestSupport
 @testable import ModelTools
 
 /// `Tests/Fixtures/gguf-written/quantizer-goldens.json`, written by Scripts/check_gguf_with_llama_cpp.py.
@@ -29,8 +30,7 @@ struct QuantizerGoldens: Decodable {
     }
 
     static func load() throws -> QuantizerGoldens {
-        let url = URL(fileURLWithPath: GGUFFixtures.written).appendingPathComponent("quantizer-goldens.json")
-        return try JSONDecoder().decode(QuantizerGoldens.self, from: Data(contentsOf: url))
+        try GoldenFile.decode(QuantizerGoldens.self, at: "gguf-written/quantizer-goldens.json")
     }
 
     /// The input rows as Float.

@@ -1,19 +1,18 @@
 import Foundation
 import ModelFormats
+import TestSupport
 @testable import ModelTools
 
 /// Paths of the committed fixtures.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let root = TestPaths.fixtures
     static let embedding = root.appendingPathComponent("tiny-qwen3-embedding").path
     static let reranker = root.appendingPathComponent("tiny-qwen3-reranker").path
     static let merge = root.appendingPathComponent("merge").path
 
     /// `Tests/Fixtures/merge/expected.json` as written by Scripts/make_merge_fixtures.py.
     static func expected() throws -> [String: Any] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: (merge as NSString).appendingPathComponent("expected.json")))
-        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        try GoldenFile.dictionary(at: "merge/expected.json")
     }
 }
 
@@ -35,11 +34,10 @@ enum Perturbation {
         return hash
     }
 
+    /// The script's stateless `splitmix64(x)`: the first output of SplitMix64 seeded with `x`.
     static func splitmix64(_ x: UInt64) -> UInt64 {
-        var z = x &+ golden
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var generator = SeededGenerator(seed: x)
+        return generator.next()
     }
 
     /// Copy `k` (1 or 2) of `tensor`, as Float values before rounding to the tensor's dtype.
@@ -84,5 +82,5 @@ enum Perturbation {
 
 /// sha256 of a tensor's stored bytes.
 func digest(_ tensor: Tensor) -> String {
-    SHA256Digest.hex(tensor.data)
+    sha256Hex(tensor.data)
 }
