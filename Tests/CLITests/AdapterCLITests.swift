@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `--adapter DIR` and `merge-adapter` through the built binary: a peft-made adapter gives transformers +
 /// peft's numbers, the merged model gives what `--adapter` gives, and a bad adapter is a one-line error.
@@ -18,7 +19,7 @@ extension CLITests {
     }
 
     func adapterGolden() throws -> AdapterGolden {
-        try JSONDecoder().decode(AdapterGolden.self, from: Data(contentsOf: Self.adapterFixtures.appendingPathComponent("golden.json")))
+        try GoldenFile.decode(AdapterGolden.self, at: "training/peft-adapter/golden.json")
     }
 
     /// `embed` output as vectors in input order.

@@ -1,13 +1,14 @@
 import Foundation
 import Testing
 import Kernels
+import TestSupport
 
 /// The `qwen3-embed` binary end to end: its stdout/stderr contract and exit codes.
 @Suite struct CLITests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
-    static let embeddingModel = fixtures.appendingPathComponent("tiny-qwen3-embedding").path
-    static let rerankerModel = fixtures.appendingPathComponent("tiny-qwen3-reranker").path
+    static let packageRoot = TestPaths.repositoryRoot
+    static let fixtures = TestPaths.fixtures
+    static let embeddingModel = TestPaths.tinyEmbeddingModel.path
+    static let rerankerModel = TestPaths.tinyRerankerModel.path
 
     /// The binary built next to the test bundle.
     static let binary: URL = {
@@ -70,7 +71,7 @@ import Kernels
     }
 
     func golden<T: Decodable>(_ name: String, _ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("golden/\(name)")))
+        try GoldenFile.decode(T.self, at: "golden/\(name)")
     }
 
     /// `bench --json` keeps its key contract, and `QWEN3_KERNEL=portable` forces the plain-Swift kernels.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Qwen3Embedding
 
 /// The built `qwen3-embed` binary prints, for every model fixture, exactly the library's numbers (its
@@ -86,7 +87,7 @@ import Qwen3Embedding
             let files: [String: File]
         }
         let pairs = try CLITests().golden("quant.json", Golden.self).rerank_pairs
-        let llama = try JSONDecoder().decode(LlamaOutputs.self, from: Data(contentsOf: Self.llama.appendingPathComponent("llama-outputs.json")))
+        let llama = try GoldenFile.decode(LlamaOutputs.self, at: "gguf-llama/llama-outputs.json")
         let llamaScores = try #require(llama.files["reranker-F16.gguf"]?.rank_outputs).map { $0[0] }
         let lines = try pairs.map { pair -> String in
             let object: [String: String] = ["query": pair.query, "document": pair.document]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DataPipeline
 import Evaluation
 import Qwen3Embedding
@@ -30,7 +31,7 @@ struct MiningReference: Decodable {
     let filter: Filter
 
     static func load() throws -> MiningReference {
-        try JSONDecoder().decode(MiningReference.self, from: Data(contentsOf: MiningSupport.fixtures.appendingPathComponent("expected.json")))
+        try GoldenFile.decode(MiningReference.self, at: "mining/expected.json")
     }
 }
 

@@ -1,14 +1,15 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DataPipeline
 @testable import Evaluation
 import Training
 
 /// Files and a stand-in encoder for the mining and filter tests.
 enum MiningSupport {
-    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = tests.appendingPathComponent("Fixtures/mining")
-    static let embeddingModel = tests.appendingPathComponent("Fixtures/tiny-qwen3-embedding").path
+    static let tests = TestPaths.repositoryRoot.appendingPathComponent("Tests")
+    static let fixtures = TestPaths.fixture("mining")
+    static let embeddingModel = TestPaths.tinyEmbeddingModel.path
 
     /// A fresh temporary folder.
     static func temporaryDirectory() throws -> URL {

@@ -1,25 +1,21 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Evaluation
 
-/// Paths of the fixtures and the real data, found from this file's location.
+/// Paths of the fixtures and the real data (the shared locations are TestSupport's `TestPaths`).
 enum Paths {
-    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    static let repository = tests.deletingLastPathComponent()
-    static let goldens = tests.appendingPathComponent("Fixtures/metrics/goldens.json")
-    static let embeddingModel = tests.appendingPathComponent("Fixtures/tiny-qwen3-embedding").path
-    static let rerankerModel = tests.appendingPathComponent("Fixtures/tiny-qwen3-reranker").path
+    static let repository = TestPaths.repositoryRoot
+    static let tests = repository.appendingPathComponent("Tests")
+    static let embeddingModel = TestPaths.tinyEmbeddingModel.path
+    static let rerankerModel = TestPaths.tinyRerankerModel.path
     static let tasks = repository.appendingPathComponent("tasks")
-    static let sharedData = repository.deletingLastPathComponent().appendingPathComponent("shared/data")
+    static let sharedData = TestPaths.shared.appendingPathComponent("data")
 
     static func task(_ name: String) -> String { tasks.appendingPathComponent(name).path }
 
     /// A fresh temporary folder.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("eval-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func temporaryDirectory() throws -> URL { try TestPaths.temporaryDirectory(prefix: "eval-tests") }
 
     /// Writes `text` to a file in `directory`.
     @discardableResult
@@ -31,13 +27,10 @@ enum Paths {
     }
 }
 
-/// The golden file written by Scripts/make_metric_goldens.py.
+/// The golden file written by Scripts/make_metric_goldens.py (`Tests/Fixtures/metrics/goldens.json`).
 enum Goldens {
     /// Parsed on each use (41 KB): a stored `[String: Any]` global would not be `Sendable`.
-    static var root: [String: Any] {
-        let data = FileManager.default.contents(atPath: Paths.goldens.path)!
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }
+    static var root: [String: Any] { try! GoldenFile.dictionary(at: "metrics/goldens.json") }
 
     static func cases(_ key: String) -> [[String: Any]] { root[key] as! [[String: Any]] }
 

@@ -1,10 +1,9 @@
 import Foundation
+import TestSupport
 @testable import Hub
 
 /// The tiny embedding model, for realistic file names and sizes.
-let fixtureDirectory = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/tiny-qwen3-embedding").path
+let fixtureDirectory = TestPaths.tinyEmbeddingModel.path
 
 /// A fresh empty directory under the system's temporary directory.
 func temporaryDirectory() throws -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelFormats
 
 /// One entry of Tests/Fixtures/gguf/dequant-goldens.json.
@@ -13,8 +14,7 @@ struct DequantizationGolden: Decodable, Sendable, CustomTestStringConvertible {
     var testDescription: String { type }
 
     static let all: [DequantizationGolden] = {
-        let url = GGUFFixtures.directory.appendingPathComponent("dequant-goldens.json")
-        return (try? JSONDecoder().decode([DequantizationGolden].self, from: Data(contentsOf: url))) ?? []
+        (try? GoldenFile.decode([DequantizationGolden].self, at: "gguf/dequant-goldens.json")) ?? []
     }()
 }
 

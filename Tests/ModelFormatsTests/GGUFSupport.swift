@@ -1,18 +1,17 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelFormats
 
 /// Fixture locations (written by Scripts/make_gguf_reader_fixtures.py).
 enum GGUFFixtures {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let directory = packageRoot.appendingPathComponent("Tests/Fixtures/gguf")
-    static let llamaDirectory = packageRoot.appendingPathComponent("Tests/Fixtures/gguf-llama")
+    static let directory = TestPaths.fixture("gguf")
+    static let llamaDirectory = TestPaths.fixture("gguf-llama")
     static let validV3 = directory.appendingPathComponent("valid-v3.gguf").path
     static let validV2 = directory.appendingPathComponent("valid-v2.gguf").path
 
     static func json(_ name: String) throws -> Any {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent(name)))
+        try GoldenFile.jsonObject(at: "gguf/\(name)")
     }
 }
 

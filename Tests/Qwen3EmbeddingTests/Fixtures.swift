@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 
 /// Paths of the committed reference models and golden outputs (see Scripts/make_fixtures.py).
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static let embeddingModel = root.appendingPathComponent("tiny-qwen3-embedding").path
-    static let rerankerModel = root.appendingPathComponent("tiny-qwen3-reranker").path
+    static let root = TestPaths.fixtures
+    static let embeddingModel = TestPaths.tinyEmbeddingModel.path
+    static let rerankerModel = TestPaths.tinyRerankerModel.path
 
     struct EmbeddingGolden: Decodable {
         struct Case: Decodable {
@@ -39,8 +39,7 @@ enum Fixtures {
     }
 
     static func load<T: Decodable>(_ name: String, as type: T.Type) throws -> T {
-        let data = try Data(contentsOf: root.appendingPathComponent("golden").appendingPathComponent(name))
-        return try JSONDecoder().decode(T.self, from: data)
+        try GoldenFile.decode(T.self, at: "golden/\(name)")
     }
 
     /// A scratch copy of a fixture model directory that a test may damage.

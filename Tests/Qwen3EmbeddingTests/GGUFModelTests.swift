@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Qwen3Embedding
 import Tokenizer
 
@@ -45,8 +46,7 @@ import Tokenizer
     }
 
     static func llama() throws -> LlamaOutputs {
-        let data = try Data(contentsOf: directory.appendingPathComponent("llama-outputs.json"))
-        return try JSONDecoder().decode(LlamaOutputs.self, from: data)
+        try GoldenFile.decode(LlamaOutputs.self, at: "gguf-llama/llama-outputs.json")
     }
 
     static func cosine(_ a: [Float], _ b: [Float]) -> Float {

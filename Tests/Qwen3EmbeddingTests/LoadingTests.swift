@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Qwen3
 import Qwen3Embedding
 
@@ -15,8 +16,7 @@ import Qwen3Embedding
     }
 
     @Test func readsTheRealModelConfigurations() throws {
-        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/reference/configs")
+        let configs = TestPaths.shared.appendingPathComponent("reference/configs")
         guard FileManager.default.fileExists(atPath: configs.path) else { return }
         let data = try Data(contentsOf: configs.appendingPathComponent("Qwen3-Embedding-4B.json"))
         let config = try JSONDecoder().decode(Qwen3Configuration.self, from: data)

@@ -5,6 +5,7 @@ import Qwen3Embedding
 import Server
 import ServiceLifecycle
 import Testing
+import TestSupport
 
 /// One model gives one answer whichever way it is asked: the library (`Embedder`, `Reranker`), the
 /// batching queue wrappers the server uses, and the server's routes return bit-identical results, for
@@ -112,10 +113,8 @@ struct ConsistencyTests {
             struct File: Decodable { let rank_outputs: [[Float]]? }
             let files: [String: File]
         }
-        let pairs = try JSONDecoder().decode(
-            Golden.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("golden/quant.json"))).rerank_pairs
-        let llamaScores = try #require(try JSONDecoder().decode(
-            LlamaOutputs.self, from: Data(contentsOf: Self.llama.appendingPathComponent("llama-outputs.json")))
+        let pairs = try GoldenFile.decode(Golden.self, at: "golden/quant.json").rerank_pairs
+        let llamaScores = try #require(try GoldenFile.decode(LlamaOutputs.self, at: "gguf-llama/llama-outputs.json")
             .files["reranker-F16.gguf"]?.rank_outputs).map { $0[0] }  // softmax([yes, no])[0] = P(yes)
 
         // The CLI's scores, as printed (shortest round-trip floats, parsed exactly).

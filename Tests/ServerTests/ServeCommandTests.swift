@@ -4,13 +4,13 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
+import TestSupport
 
 /// `qwen3-embed serve` through the built binary: option and environment checks, the bind error, JSON
 /// logs with the access log line, and options that reach the running server.
 @Suite("serve command", .serialized)
 struct ServeCommandTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let packageRoot = TestPaths.repositoryRoot
 
     /// The binary `swift build` put next to the test bundle.
     static let binary: URL = {

@@ -1,15 +1,15 @@
 import Foundation
+import TestSupport
 @testable import Tokenizer
 
 /// Where the reference files are: the shared tokenizer files beside the repository clone
 /// (`../shared/reference/tokenizer`, as in CI), and the committed corpus.
 enum Paths {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let shared = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/tokenizer")
+    static let packageRoot = TestPaths.repositoryRoot
+    static let shared = TestPaths.shared.appendingPathComponent("reference/tokenizer")
     static let embedding = shared.appendingPathComponent("qwen3-embedding")
     static let reranker = shared.appendingPathComponent("qwen3-reranker")
-    static let corpus = packageRoot.appendingPathComponent("Tests/Fixtures/tokenizer/corpus.json")
+    static let corpus = TestPaths.fixture("tokenizer/corpus.json")
 }
 
 /// One string of `Tests/Fixtures/tokenizer/corpus.json` (written by `Scripts/tokenizer_corpus.py`) with
@@ -45,13 +45,12 @@ enum Shared {
         }
         return try Tokenizer.load(directory: directory)
     }
-    static let corpus = Result { try JSONDecoder().decode([CorpusEntry].self, from: Data(contentsOf: Paths.corpus)) }
+    static let corpus = Result { try GoldenFile.decode([CorpusEntry].self, at: "tokenizer/corpus.json") }
 }
 
 /// A fresh empty directory, with optional files.
 func temporaryDirectory(_ files: [String: String] = [:]) throws -> URL {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenizer-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = try TestPaths.temporaryDirectory(prefix: "tokenizer-tests")
     for (name, contents) in files {
         try Data(contents.utf8).write(to: directory.appendingPathComponent(name))
     }
