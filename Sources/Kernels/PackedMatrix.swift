@@ -185,38 +185,3 @@ enum AMX {
     /// Linux hands out AMX tile data only on request (arch_prctl); asked once, on first use.
     static let isPermitted: Bool = q3e_request_amx_permission() == 1
 }
-
-/// bf16 conversions matching PyTorch bit for bit.
-public enum BFloat16 {
-    /// fp32 → bf16 with round-to-nearest-even; NaN becomes the quiet NaN 0x7FC0 (as `c10::BFloat16`).
-    @inline(__always)
-    public static func rounding(_ value: Float) -> UInt16 {
-        if value.isNaN { return 0x7FC0 }
-        let bits = value.bitPattern
-        return UInt16(truncatingIfNeeded: (bits &+ ((bits >> 16) & 1) &+ 0x7FFF) >> 16)
-    }
-
-    /// bf16 → fp32 (exact).
-    @inline(__always)
-    public static func widening(_ bits: UInt16) -> Float {
-        Float(bitPattern: UInt32(bits) << 16)
-    }
-
-    /// Rounds a buffer, in parallel, with the AVX-512 kernel where available.
-    public static func round(
-        _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int,
-        features: CPUFeatures = .usable, pool: ComputePool = .shared
-    ) {
-        let chunk = 1 << 16
-        let chunks = (count + chunk - 1) / chunk
-        pool.run(tasks: chunks) { index in
-            let start = index * chunk
-            let length = min(count, start + chunk) - start
-            if features.hasAVX512 {
-                q3e_f32_to_bf16_avx512(source + start, destination + start, Int64(length))
-            } else {
-                for i in start..<(start + length) { destination[i] = rounding(source[i]) }
-            }
-        }
-    }
-}

@@ -327,48 +327,7 @@ public final class QuantizedMatrix: LinearLayer, @unchecked Sendable {
     /// Lane `lane` of the scale/offset vector at byte offset `position` of a panel.
     @inline(__always)
     func vectorValue(_ panel: UnsafeRawPointer, _ position: Int, _ lane: Int) -> Float {
-        if halfScales { return Half.float(panel.load(fromByteOffset: position + lane * 2, as: UInt16.self)) }
+        if halfScales { return Half.float(fromBits: panel.load(fromByteOffset: position + lane * 2, as: UInt16.self), nan: .preserving) }
         return panel.load(fromByteOffset: position + lane * 4, as: Float.self)
-    }
-}
-
-/// IEEE binary16 conversions, written out so they work where Swift has no `Float16` (macOS on Intel).
-enum Half {
-    /// The fp16 bit pattern of `value` if it is exactly an fp16 value (subnormals included), else nil.
-    static func exactBits(_ value: Float) -> UInt16? {
-        if value.isNaN || value.isInfinite { return nil }
-        let bits = value.bitPattern
-        let sign = UInt16(truncatingIfNeeded: bits >> 16) & 0x8000
-        let magnitude = bits & 0x7FFF_FFFF
-        if magnitude == 0 { return sign }
-        let exponent = Int((magnitude >> 23) & 0xFF) - 127
-        if exponent > 15 { return nil }
-        if exponent >= -14 {
-            // Normal fp16: the low 13 of the 23 mantissa bits must be zero.
-            guard magnitude & 0x1FFF == 0 else { return nil }
-            return sign | UInt16((exponent + 15) << 10) | UInt16((magnitude >> 13) & 0x3FF)
-        }
-        // fp16 subnormal: value = n · 2^-24 with n < 1024 an integer.
-        guard exponent >= -24 else { return nil }
-        // value = significand · 2^(exponent − 23) with a 24-bit significand (fp32 subnormals are far
-        // below 2^-24), so n = significand >> (−exponent − 1), exact when no set bit is dropped.
-        let significand = (magnitude & 0x7F_FFFF) | 0x80_0000
-        let drop = UInt32(-exponent - 1)
-        guard significand & ((1 << drop) - 1) == 0 else { return nil }
-        return sign | UInt16(significand >> drop)
-    }
-
-    /// fp16 bits → fp32 (exact), as `vcvtph2ps`.
-    static func float(_ bits: UInt16) -> Float {
-        let sign = UInt32(bits & 0x8000) << 16
-        let exponent = UInt32(bits >> 10) & 0x1F
-        let mantissa = UInt32(bits & 0x3FF)
-        if exponent == 0 {
-            // Zero or subnormal: mantissa · 2^-24, exact in fp32.
-            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
-            return sign != 0 ? -magnitude : magnitude
-        }
-        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
     }
 }

@@ -150,7 +150,7 @@ enum ReferenceQuantizedGEMM {
         if matrix.halfScales {
             let bits = panel.loadUnaligned(fromByteOffset: position, as: SIMD16<UInt16>.self)
             var result = SIMD16<Float>()
-            for lane in 0..<16 { result[lane] = Half.float(bits[lane]) }
+            for lane in 0..<16 { result[lane] = Half.float(fromBits: bits[lane], nan: .preserving) }
             return result
         }
         return panel.loadUnaligned(fromByteOffset: position, as: SIMD16<Float>.self)

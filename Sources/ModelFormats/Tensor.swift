@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Element types of the tensors this engine loads.
 public enum TensorDataType: String, Sendable, CaseIterable {
@@ -56,11 +57,12 @@ public struct Tensor: @unchecked Sendable {
             UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
         case .bfloat16:
             for i in 0..<count {
-                destination[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
+                destination[i] = BFloat16.widening(source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
             }
         case .float16:
             for i in 0..<count {
-                destination[i] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+                // The IEEE conversion (a signalling NaN comes out quiet), as PyTorch reads F16 checkpoints.
+                destination[i] = Half.float(fromBits: source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self), nan: .quieting)
             }
         }
     }

@@ -1,3 +1,4 @@
+import Kernels
 import ModelFormats
 
 /// Rounding of computed values into the stored element types, bit-for-bit as PyTorch does.
@@ -6,16 +7,13 @@ public enum ElementEncoding {
     /// (`c10::BFloat16`'s `round_to_nearest_even`).
     @inlinable
     public static func bfloat16Bits(_ value: Float) -> UInt16 {
-        if value.isNaN { return 0x7FC0 }
-        let bits = value.bitPattern
-        let roundingBias = ((bits >> 16) & 1) &+ 0x7FFF
-        return UInt16(truncatingIfNeeded: (bits &+ roundingBias) >> 16)
+        BFloat16.rounding(value, nan: .canonical)
     }
 
     /// The float16 bits nearest to `value`, ties to even (IEEE 754 conversion, as `torch.half`).
     @inlinable
     public static func float16Bits(_ value: Float) -> UInt16 {
-        Float16(value).bitPattern
+        Half.bits(rounding: value)
     }
 
     /// Stores `values` as `dataType` little-endian elements into `destination`, which holds exactly

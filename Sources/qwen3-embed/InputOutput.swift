@@ -235,13 +235,6 @@ func jsonNumber(_ value: Float) -> String {
     value.isFinite ? "\(value)" : "null"
 }
 
-/// A JSON string literal.
-func jsonString(_ value: String) -> String {
-    let data = try? JSONSerialization.data(withJSONObject: [value], options: [.withoutEscapingSlashes])
-    guard let data, let array = String(data: data, encoding: .utf8) else { return "\"\"" }
-    return String(array.dropFirst().dropLast())
-}
-
 // MARK: - Token limits shared by embed and tokenize
 
 /// The most ids `embed --max-length requested` feeds the model for one text, or an error when no text

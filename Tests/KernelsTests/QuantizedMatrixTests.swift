@@ -30,7 +30,7 @@ import Testing
             func value(_ range: ClosedRange<Float>) -> Float {
                 let v = Float.random(in: range, using: &generator)
                 // fp16-exact values exercise the fp16 storage; others force fp32.
-                return halfScales ? Half.float(Half.roundedBits(v)) : v
+                return halfScales ? Half.float(fromBits: Half.roundedBits(v), nan: .preserving) : v
             }
             scales = (0..<(rows * subBlocks)).map { _ in value(-0.02...0.03) }
             offsets = layout.hasOffset ? (0..<(rows * subBlocks)).map { _ in value(-0.05...0.02) } : []
@@ -290,7 +290,7 @@ import Testing
     /// The fp16 helpers: every finite fp16 bit pattern converts exactly and back; non-fp16 values are refused.
     @Test func halfConversions() {
         for bits in UInt16.min...UInt16.max where (bits >> 10) & 0x1F != 0x1F {
-            let value = Half.float(bits)
+            let value = Half.float(fromBits: bits, nan: .preserving)
             #expect(Half.exactBits(value) == bits, "\(String(bits, radix: 16))")
             #if !(os(macOS) && arch(x86_64))
             #expect(value.bitPattern == Float(Float16(bitPattern: bits)).bitPattern)

@@ -1,3 +1,5 @@
+import Kernels
+
 /// The block layouts of the ggml quantized types this engine reads, and their exact dequantization.
 ///
 /// `dequantize` reproduces the gguf Python package's `gguf.quants.dequantize` (0.19.0) bit for bit: the
@@ -63,14 +65,7 @@ public enum GGMLBlocks {
     /// (F16C) would quiet it, which is why this is done on the bits.
     @inline(__always)
     public static func float(fromFloat16 bits: UInt16) -> Float {
-        let sign = UInt32(bits & 0x8000) << 16
-        let exponent = UInt32(bits >> 10) & 0x1F
-        let mantissa = UInt32(bits & 0x3FF)
-        if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-        if exponent != 0 { return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13)) }
-        // Zero or subnormal: mantissa × 2^-24, exact in Float (at most 10 significant bits).
-        let magnitude = Float(mantissa) * 0x1p-24
-        return Float(bitPattern: sign | magnitude.bitPattern)
+        Half.float(fromBits: bits, nan: .preserving)
     }
 
     /// Dequantizes `count` values (a whole number of blocks) of `type` from `source` into `into`.
@@ -91,7 +86,7 @@ public enum GGMLBlocks {
         case .f16:
             for i in 0..<count { destination[i] = float(fromFloat16: u16(source, 2 * i)) }
         case .bf16:
-            for i in 0..<count { destination[i] = Float(bitPattern: UInt32(u16(source, 2 * i)) << 16) }
+            for i in 0..<count { destination[i] = BFloat16.widening(u16(source, 2 * i)) }
         default:
             for block in 0..<blocks {
                 let b = source + block * stride

@@ -1,4 +1,5 @@
 import Dispatch
+import Kernels
 import ModelFormats
 
 /// Encodes rows of Float values as ggml tensor blocks, byte for byte as llama.cpp writes them.
@@ -75,20 +76,18 @@ public enum GGMLQuantizer {
 
     /// The F16 bits nearest to `value`, ties to even (IEEE conversion, as numpy and `GGML_FP32_TO_FP16`).
     @inline(__always)
-    public static func float16Bits(_ value: Float) -> UInt16 { Float16(value).bitPattern }
+    public static func float16Bits(_ value: Float) -> UInt16 { Half.bits(rounding: value) }
 
     /// The BF16 bits of `value` as ggml and the gguf Python package round it: ties to even, and a NaN
     /// keeps its sign and upper payload with the quiet bit forced (unlike PyTorch, which canonicalises).
     @inline(__always)
     public static func bfloat16Bits(_ value: Float) -> UInt16 {
-        let bits = value.bitPattern
-        if bits & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
-        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+        BFloat16.rounding(value, nan: .quietKeepingPayload)
     }
 
     /// The Float an F16 value stands for (exact).
     @inline(__always)
-    static func float(fromFloat16 bits: UInt16) -> Float { Float(Float16(bitPattern: bits)) }
+    static func float(fromFloat16 bits: UInt16) -> Float { Half.float(fromBits: bits, nan: .quieting) }
 
     /// ggml's `nearest_int`: adding 1.5·2²³ rounds to an integer (ties to even) in the low mantissa bits.
     /// Identical to rounding for |x| < 2²², and reproduces the C code's bits outside that range too.
