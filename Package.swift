@@ -25,7 +25,7 @@ let package = Package(
         // No unsafeFlags anywhere in this manifest: SwiftPM refuses a versioned dependency (`from:`) that has
         // them. Release builds compile C at -O2; debug builds at -O0, where clang marks every function
         // `optnone` and no attribute or pragma can opt one back in, so `swift test -Xcc -O2` (the last -O wins)
-        // is how to get optimised C kernels in a debug test run.
+        // is how to get optimised C kernels in a debug test run (README, below the CI paragraph).
         .target(name: "CKernels"),
         // Numeric kernels: packed matrix multiplication, normalisation, attention, CPU dispatch.
         .target(name: "Kernels", dependencies: ["CKernels"]),
