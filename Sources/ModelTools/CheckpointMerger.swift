@@ -27,9 +27,17 @@ public struct CheckpointMerger: Sendable {
 
     /// Merges the checkpoints in `inputs` (directories) with `method` into `output`, which must not exist
     /// or be an empty directory. `progress` receives (tensors done, total).
+    ///
+    /// - Parameters:
+    ///   - inputURLs: the checkpoint directories, in the order `method`'s parameters refer to them.
+    ///   - method: how tensors are combined.
+    ///   - outputURL: the directory to write.
+    ///   - progress: called with (tensors done, total) as tensors are written.
     @discardableResult
-    public func merge(_ inputs: [String], method: MergeMethod, output: String,
+    public func merge(_ inputURLs: [URL], method: MergeMethod, output outputURL: URL,
                       progress: ((Int, Int) -> Void)? = nil) throws -> MergeSummary {
+        // Paths as the caller spelled them: messages and the summary name them.
+        let inputs = inputURLs.map(\.pathAsGiven), output = outputURL.pathAsGiven
         try method.validate(checkpointCount: inputs.count)
         let resolvedOutput = (output as NSString).standardizingPath
         for input in inputs where (input as NSString).standardizingPath == resolvedOutput {

@@ -57,7 +57,7 @@ struct FilterCommand: AsyncParsableCommand {
             throw CommandLineError("\(target) is the input (--data); write to another file")
         }
         let status = Progress(label: "filter", total: 0)
-        let dataset = try TrainingDataset(path: data)
+        let dataset = try TrainingDataset(file: URL(fileURLWithPath: data))
         status.note("read \(dataset.count) pair\(dataset.count == 1 ? "" : "s") from \(data)")
         status.note("loading \(options.model)")
         let embedder = try await options.loadEmbedder(for: "filter")

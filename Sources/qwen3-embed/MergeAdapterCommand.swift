@@ -26,7 +26,8 @@ struct MergeAdapterCommand: AsyncParsableCommand {
     func run() async throws {
         let status = Progress(label: "merge-adapter", total: 1)
         status.note("merging \(adapter) into \(model)")
-        let merged = try AdapterMerger().merge(model: model, adapter: adapter, output: output)
+        let merged = try AdapterMerger().merge(
+            model: URL(fileURLWithPath: model), adapter: URL(fileURLWithPath: adapter), output: URL(fileURLWithPath: output))
         let object: [String: Any] = ["output": output, "model": model, "adapter": adapter, "merged_tensors": merged.count]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         try printOutput(String(decoding: data, as: UTF8.self))

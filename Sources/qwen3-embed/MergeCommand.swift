@@ -54,10 +54,11 @@ struct MergeCommand: AsyncParsableCommand {
             let bar = ByteProgress(label: "downloading \(model)")
             directories.append(try await resolveModel(model) { bar.update($0) })
         }
+        let inputs = directories.map { URL(fileURLWithPath: $0) }
         let status = Progress(label: "merging", total: 1)
         status.note("merging \(directories.joined(separator: " + ")) (\(mergeMethod))")
         var bar: Progress?
-        let summary = try CheckpointMerger().merge(directories, method: mergeMethod, output: output) { done, total in
+        let summary = try CheckpointMerger().merge(inputs, method: mergeMethod, output: URL(fileURLWithPath: output)) { done, total in
             if bar == nil { bar = Progress(label: "merging", total: total) }
             bar?.update(done)
         }

@@ -76,9 +76,9 @@ struct MineCommand: AsyncParsableCommand {
             throw CommandLineError("--output \(output) is an input (\(input)); write the mined pairs to another file")
         }
         let status = Progress(label: "mine", total: 0)
-        let dataset = try TrainingDataset(path: data)
+        let dataset = try TrainingDataset(file: URL(fileURLWithPath: data))
         status.note("read \(dataset.count) pair\(dataset.count == 1 ? "" : "s") from \(data)")
-        let corpusFile = try CorpusFile(path: corpus)
+        let corpusFile = try CorpusFile(file: URL(fileURLWithPath: corpus))
         status.note("indexed \(corpusFile.count) document\(corpusFile.count == 1 ? "" : "s") in \(corpus)")
         guard selection.ranks.lowerBound <= corpusFile.count else {
             throw CommandLineError("--range \(range) starts past the corpus's last rank (\(corpusFile.count) documents)")

@@ -62,12 +62,13 @@ struct SynthesizeCommand: AsyncParsableCommand {
         guard timeout > 0, timeout.isFinite else { throw CommandLineError("--timeout must be positive") }
         guard retries >= 0 else { throw CommandLineError("--retries must be 0 or more") }
         guard maxQueryCharacters >= 0 else { throw CommandLineError("--max-query-characters must be 0 or more") }
-        let personaList = try personas.map(QuerySampler.personas(fromFile:)) ?? QuerySampler.defaultPersonas
+        let personaList = try personas.map { try QuerySampler.personas(fromFile: URL(fileURLWithPath: $0)) } ?? QuerySampler.defaultPersonas
         let sampler = try QuerySampler(personas: personaList, languages: languages.split(separator: ",").map(String.init),
                                        candidateCount: personaCandidates, seed: seed)
-        let prompts = try SynthesisPrompts.load(directory: promptDir)
+        let prompts = try SynthesisPrompts.load(directory: promptDir.map { URL(fileURLWithPath: $0) })
         let options = SynthesisOptions(
-            documentsPath: documents, outputPath: output, failuresPath: failures, llm: llm,
+            documents: URL(fileURLWithPath: documents), output: URL(fileURLWithPath: output),
+            failures: failures.map { URL(fileURLWithPath: $0) }, llm: llm,
             queriesPerDocument: queriesPerDocument, concurrency: concurrency, responseFormat: responseFormat,
             maxQueryCharacters: maxQueryCharacters == 0 ? nil : maxQueryCharacters, temperature: temperature,
             maxTokens: maxTokens, answerRetries: answerRetries)

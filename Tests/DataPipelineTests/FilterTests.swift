@@ -19,7 +19,7 @@ import Training
         lines.append(#"{"query": "ms-swift", "response": "shaped"}"#)
         let data = try MiningSupport.write(lines, to: "pairs.jsonl", in: directory)
         let encoder = HashEncoder(dimensions: 4)
-        let dataset = try TrainingDataset(path: data.path)
+        let dataset = try TrainingDataset(file: data)
         // Brute force: the same vectors, compared here in Double.
         let similarities = dataset.examples.map { example -> Double in
             let query = encoder.vector(for: "I:\(example.instruction(configured: "Configured"))\n" + example.query)

@@ -43,8 +43,8 @@ struct MiningReference: Decodable {
         defer { try? FileManager.default.removeItem(at: directory) }
         let embedder = try Embedder(modelAt: URL(fileURLWithPath: MiningSupport.embeddingModel))
         let encoder = try EmbedderEncoder(embedder: embedder, model: URL(fileURLWithPath: MiningSupport.embeddingModel))
-        let dataset = try TrainingDataset(path: MiningSupport.fixtures.appendingPathComponent("pairs.jsonl").path)
-        let corpus = try CorpusFile(path: MiningSupport.fixtures.appendingPathComponent("corpus.jsonl").path)
+        let dataset = try TrainingDataset(file: MiningSupport.fixtures.appendingPathComponent("pairs.jsonl"))
+        let corpus = try CorpusFile(file: MiningSupport.fixtures.appendingPathComponent("corpus.jsonl"))
         let store = try CorpusVectorStore(directory: directory, header: .init(model: encoder.identifier, corpus: corpus.identity,
                                                                               dimensions: embedder.dimensions))
         let selection = try NegativeSelection(ranks: reference.mine.range[0]...reference.mine.range[1],
@@ -52,7 +52,7 @@ struct MiningReference: Decodable {
         let output = directory.appendingPathComponent("mined.jsonl")
         let summary = try await HardNegativeMiner(encoder: encoder, selection: selection, chunkSize: 8, blockSize: 3)
             .mine(dataset: dataset, corpus: corpus, store: store, output: output)
-        let mined = try TrainingDataset(path: output.path)
+        let mined = try TrainingDataset(file: output)
         #expect(mined.examples.map(\.negatives) == reference.mine.examples.map(\.negatives))
         #expect(summary.negatives == reference.mine.examples.map(\.negatives.count).reduce(0, +))
         // The exact ranking itself (top B, ties by index) equals numpy's full sort.

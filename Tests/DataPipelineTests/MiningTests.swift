@@ -134,7 +134,7 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         let url = directory.appendingPathComponent("corpus.jsonl")
         let text = "\u{FEFF}{\"id\": \"a\", \"text\": \"first é\"}\r\n\n  \n{\"_id\": \"b\", \"title\": \"Title\", \"text\": \"second\"}\n{\"text\": \"third\", \"title\": \"\"}"
         try Data(text.utf8).write(to: url)
-        let corpus = try CorpusFile(path: url.path)
+        let corpus = try CorpusFile(file: url)
         #expect(corpus.count == 3)
         #expect(try corpus.texts(0..<3) == ["first é", "Title second", "third"])
         #expect(corpus.line(of: 1) == 4)
@@ -152,12 +152,12 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         let directory = try MiningSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let url = try MiningSupport.write(["{\"text\": \"fine\"}", line], to: "corpus.jsonl", in: directory)
-        let error = #expect(throws: MiningError.self) { try CorpusFile(path: url.path) }
+        let error = #expect(throws: MiningError.self) { try CorpusFile(file: url) }
         #expect(error?.errorDescription?.hasPrefix("\(url.path):\(expected)") == true, "\(error?.errorDescription ?? "")")
-        #expect(throws: MiningError.self) { try CorpusFile(path: directory.appendingPathComponent("absent.jsonl").path) }
-        #expect(throws: MiningError.self) { try CorpusFile(path: directory.path) }
+        #expect(throws: MiningError.self) { try CorpusFile(file: directory.appendingPathComponent("absent.jsonl")) }
+        #expect(throws: MiningError.self) { try CorpusFile(file: directory) }
         let empty = try MiningSupport.write([""], to: "empty.jsonl", in: directory)
-        #expect(throws: MiningError.self) { try CorpusFile(path: empty.path) }
+        #expect(throws: MiningError.self) { try CorpusFile(file: empty) }
     }
 
     @Test func theStoreResumesFromItsLastCompleteRowAndDiscardsOtherModels() throws {
@@ -240,8 +240,8 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: directory) }
         let (data, corpusURL) = try makeInputs(in: directory)
         let encoder = HashEncoder()
-        let dataset = try TrainingDataset(path: data.path)
-        let corpus = try CorpusFile(path: corpusURL.path)
+        let dataset = try TrainingDataset(file: data)
+        let corpus = try CorpusFile(file: corpusURL)
         let store = try CorpusVectorStore(directory: directory.appendingPathComponent("cache"),
                                           header: .init(model: encoder.identifier, corpus: corpus.identity, dimensions: 16))
         let selection = try NegativeSelection(ranks: ranks, count: count, margin: margin)
@@ -258,7 +258,7 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         #expect(summary.examplesShort == expected.filter { $0.count < count }.count)
         #expect(expected.contains { !$0.isEmpty })  // the check compares something
         // The training reader takes the output back; queries, positives and instructions are kept.
-        let reread = try TrainingDataset(path: output.path)
+        let reread = try TrainingDataset(file: output)
         #expect(reread.examples.map(\.query) == dataset.examples.map(\.query))
         #expect(reread.examples.map(\.positive) == dataset.examples.map(\.positive))
         #expect(reread.examples.map { $0.instruction } == dataset.examples.map { $0.instruction ?? "Mine it" })
@@ -269,8 +269,8 @@ final class HashEncoder: TextEncoder, @unchecked Sendable {
         let directory = try MiningSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (data, corpusURL) = try makeInputs(in: directory)
-        let dataset = try TrainingDataset(path: data.path)
-        let corpus = try CorpusFile(path: corpusURL.path)
+        let dataset = try TrainingDataset(file: data)
+        let corpus = try CorpusFile(file: corpusURL)
         let selection = try NegativeSelection(ranks: 2...30, count: 4, margin: 0.1)
         let header = CorpusVectorStore.Header(model: "hash-encoder", corpus: corpus.identity, dimensions: 16)
 

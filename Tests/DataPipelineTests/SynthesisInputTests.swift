@@ -11,9 +11,9 @@ import Testing
 
     @Test("documents: ours with or without ids, and a BEIR corpus with titles")
     func documentShapes() throws {
-        let ours = try SourceDocuments.read(path: file("{\"id\": \"a\", \"text\": \"alpha\"}\n\n{\"text\": \"beta\"}\n{\"id\": 7, \"text\": \"gamma\"}\n"))
+        let ours = try SourceDocuments.read(file: URL(fileURLWithPath: file("{\"id\": \"a\", \"text\": \"alpha\"}\n\n{\"text\": \"beta\"}\n{\"id\": 7, \"text\": \"gamma\"}\n")))
         #expect(ours == [SourceDocument(id: "a", text: "alpha"), SourceDocument(id: "line-3", text: "beta"), SourceDocument(id: "7", text: "gamma")])
-        let beir = try SourceDocuments.read(path: file("{\"_id\": \"d1\", \"title\": \"Title\", \"text\": \"body\"}\n{\"_id\": \"d2\", \"title\": \"\", \"text\": \"only body\"}\n"))
+        let beir = try SourceDocuments.read(file: URL(fileURLWithPath: file("{\"_id\": \"d1\", \"title\": \"Title\", \"text\": \"body\"}\n{\"_id\": \"d2\", \"title\": \"\", \"text\": \"only body\"}\n")))
         #expect(beir == [SourceDocument(id: "d1", text: "Title body"), SourceDocument(id: "d2", text: "only body")])
     }
 
@@ -21,14 +21,14 @@ import Testing
     func badDocuments() throws {
         let duplicate = file("{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"a\", \"text\": \"y\"}\n")
         #expect(throws: SourceDocumentError(path: duplicate, line: 2, reason: "duplicate document id \"a\" (first on line 1); ids must be unique for resume")) {
-            try SourceDocuments.read(path: duplicate)
+            try SourceDocuments.read(file: URL(fileURLWithPath: duplicate))
         }
         let noText = file("{\"id\": \"a\"}\n")
-        #expect(throws: SourceDocumentError(path: noText, line: 1, reason: "missing \"text\" (a string)")) { try SourceDocuments.read(path: noText) }
+        #expect(throws: SourceDocumentError(path: noText, line: 1, reason: "missing \"text\" (a string)")) { try SourceDocuments.read(file: URL(fileURLWithPath: noText)) }
         let notJSON = file("{\"text\": \"fine\"}\nnot json\n")
-        #expect((try? SourceDocuments.read(path: notJSON)) == nil)
-        #expect(throws: SourceDocumentError.self) { try SourceDocuments.read(path: file("")) }
-        #expect(throws: SourceDocumentError.self) { try SourceDocuments.read(path: "/nonexistent/documents.jsonl") }
+        #expect((try? SourceDocuments.read(file: URL(fileURLWithPath: notJSON))) == nil)
+        #expect(throws: SourceDocumentError.self) { try SourceDocuments.read(file: URL(fileURLWithPath: file(""))) }
+        #expect(throws: SourceDocumentError.self) { try SourceDocuments.read(file: URL(fileURLWithPath: "/nonexistent/documents.jsonl")) }
     }
 
     @Test("the shipped templates load from the package resources; --prompt-dir replaces them")
@@ -39,7 +39,7 @@ import Testing
         let folder = scratchDirectory()
         try "Pick for {{document}} among {{characters}}".write(to: folder.appendingPathComponent("configuration.txt"), atomically: true, encoding: .utf8)
         try "Write in {{language}} about {{document}} as {{character}}".write(to: folder.appendingPathComponent("query.txt"), atomically: true, encoding: .utf8)
-        let custom = try SynthesisPrompts.load(directory: folder.path)
+        let custom = try SynthesisPrompts.load(directory: folder)
         let plan = QueryPlan(candidates: ["a cook", "a pilot"], length: 5, language: "French")
         // A document containing braces is left as it is (one-pass rendering).
         #expect(custom.configurationPrompt(document: "text {{language}}", plan: plan) == "Pick for text {{language}} among - a cook\n- a pilot")
@@ -47,9 +47,9 @@ import Testing
         #expect(custom.queryPrompt(document: "doc", configuration: configuration) == "Write in French about doc as a pilot")
         try "no placeholder".write(to: folder.appendingPathComponent("query.txt"), atomically: true, encoding: .utf8)
         #expect(throws: SynthesisError.invalidOption("the prompt template query.txt has no {{document}} placeholder")) {
-            try SynthesisPrompts.load(directory: folder.path)
+            try SynthesisPrompts.load(directory: folder)
         }
-        #expect(throws: SynthesisError.self) { try SynthesisPrompts.load(directory: "/nonexistent") }
+        #expect(throws: SynthesisError.self) { try SynthesisPrompts.load(directory: URL(fileURLWithPath: "/nonexistent")) }
     }
 
     @Test("answers are checked against the schema")
@@ -71,14 +71,14 @@ import Testing
     func resumeScan() throws {
         let line = #"{"query":"q","positive":"p","negatives":[],"document_id":"d","query_index":1,"configuration":{},"model":"m"}"#
         let path = file(line + "\n" + #"{"query":"q2","posi"#)
-        #expect(try SynthesisResume.finishedQueries(in: path) == [QueryKey(documentID: "d", queryIndex: 1)])
+        #expect(try SynthesisResume.finishedQueries(in: URL(fileURLWithPath: path)) == [QueryKey(documentID: "d", queryIndex: 1)])
         #expect(String(data: FileManager.default.contents(atPath: path)!, encoding: .utf8) == line + "\n")
         let onlyTorn = file(#"{"query":"#)
-        #expect(try SynthesisResume.finishedQueries(in: onlyTorn).isEmpty)
+        #expect(try SynthesisResume.finishedQueries(in: URL(fileURLWithPath: onlyTorn)).isEmpty)
         #expect(FileManager.default.contents(atPath: onlyTorn)?.isEmpty == true)
         let foreign = file("{\"query\": \"q\", \"positive\": \"p\"}\n")
-        #expect(throws: SynthesisError.self) { try SynthesisResume.finishedQueries(in: foreign) }
-        #expect(try SynthesisResume.finishedQueries(in: "/nonexistent/out.jsonl").isEmpty)
+        #expect(throws: SynthesisError.self) { try SynthesisResume.finishedQueries(in: URL(fileURLWithPath: foreign)) }
+        #expect(try SynthesisResume.finishedQueries(in: URL(fileURLWithPath: "/nonexistent/out.jsonl")).isEmpty)
     }
 
     @Test("an output line has the training fields first and decodes back to the same example")

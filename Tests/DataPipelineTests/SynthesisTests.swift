@@ -43,7 +43,7 @@ func makeRunner(endpoint: String, documents: String, output: String, seed: UInt6
                                 retry: RetryPolicy(retries: retries, initialDelay: .milliseconds(1), maximumDelay: .milliseconds(4)),
                                 maxRequestsPerSecond: rate, http: http)
     let sampler = try QuerySampler(languages: languages, seed: seed)
-    let options = SynthesisOptions(documentsPath: documents, outputPath: output, llm: "mock-llm",
+    let options = SynthesisOptions(documents: URL(fileURLWithPath: documents), output: URL(fileURLWithPath: output), llm: "mock-llm",
                                    queriesPerDocument: queriesPerDocument, concurrency: concurrency,
                                    responseFormat: style, answerRetries: answerRetries)
     return try SynthesisRunner(options: options, sampler: sampler, prompts: try SynthesisPrompts.load(), client: client)
@@ -136,7 +136,7 @@ func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T
             #expect(configuration["length"] as? Int == plan.length)
         }
         // The trainer's own reader takes the file as it is.
-        let dataset = try TrainingDataset(path: output)
+        let dataset = try TrainingDataset(file: URL(fileURLWithPath: output))
         #expect(dataset.count == 3)
         #expect(Set(dataset.examples.map(\.positive)) == Set(texts))
     }
@@ -337,7 +337,7 @@ func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T
         }
         let ids = outputLines(output).compactMap { $0["document_id"] as? String }
         #expect(ids.count == 5 && Set(ids) == Set((0..<5).map { "doc-\($0)" }))
-        #expect(try TrainingDataset(path: output).count == 5)
+        #expect(try TrainingDataset(file: URL(fileURLWithPath: output)).count == 5)
     }
 
     @Test("resume after the run is stopped in the middle: nothing lost, nothing done twice")

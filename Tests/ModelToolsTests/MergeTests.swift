@@ -57,7 +57,7 @@ struct PerturbedModels: Sendable {
         let output = (try temporaryDirectory() as NSString).appendingPathComponent("merged")
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
 
-        let summary = try CheckpointMerger().merge(Array(inputs), method: method, output: output)
+        let summary = try CheckpointMerger().merge(Array(inputs).map { URL(fileURLWithPath: $0) }, method: method, output: URL(fileURLWithPath: output))
 
         let tensors = try #require(reference["tensors"] as? [String: [String: Any]])
         let merged = try SafetensorsCheckpoint(directory: output)
@@ -103,7 +103,7 @@ struct PerturbedModels: Sendable {
         let copy = models.path("tiny-qwen3-reranker", copy: 1)
         for (t, source) in [(0.0, Fixtures.reranker), (1.0, copy)] {
             let output = (work as NSString).appendingPathComponent("t\(t)")
-            try CheckpointMerger().merge([Fixtures.reranker, copy], method: .slerp(t: t), output: output)
+            try CheckpointMerger().merge([URL(fileURLWithPath: Fixtures.reranker), URL(fileURLWithPath: copy)], method: .slerp(t: t), output: URL(fileURLWithPath: output))
             let (merged, original) = (try SafetensorsCheckpoint(directory: output), try SafetensorsCheckpoint(directory: source))
             for name in original.tensorNames {
                 #expect(digest(merged.tensor(named: name)!) == digest(original.tensor(named: name)!), "t=\(t) \(name)")
@@ -115,7 +115,7 @@ struct PerturbedModels: Sendable {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let output = (work as NSString).appendingPathComponent("merged")
-        try CheckpointMerger().merge([Fixtures.embedding, models.path("tiny-qwen3-embedding", copy: 1)], method: .slerp(t: 0.5), output: output)
+        try CheckpointMerger().merge([URL(fileURLWithPath: Fixtures.embedding), URL(fileURLWithPath: models.path("tiny-qwen3-embedding", copy: 1))], method: .slerp(t: 0.5), output: URL(fileURLWithPath: output))
         let texts = ["The capital of China is Beijing.", "Gravity is a force."]
         let merged = try await Embedder(modelAt: URL(fileURLWithPath: output)).embed(texts)
         let original = try await Embedder(modelAt: URL(fileURLWithPath: Fixtures.embedding)).embed(texts)
@@ -144,7 +144,7 @@ struct PerturbedModels: Sendable {
             try FileManager.default.createSymbolicLink(atPath: "\(snapshot)/\(name)", withDestinationPath: "../../blobs/blob-\(name)")
         }
         let output = "\(work)/merged"
-        try CheckpointMerger().merge([snapshot, snapshot], method: .linear(weights: [1, 3]), output: output)
+        try CheckpointMerger().merge([URL(fileURLWithPath: snapshot), URL(fileURLWithPath: snapshot)], method: .linear(weights: [1, 3]), output: URL(fileURLWithPath: output))
         for name in names where !name.hasSuffix(".safetensors") {
             let attributes = try FileManager.default.attributesOfItem(atPath: "\(output)/\(name)")
             #expect(attributes[.type] as? FileAttributeType == .typeRegular, "\(name)")
@@ -165,7 +165,7 @@ struct PerturbedModels: Sendable {
 
         #expect(throws: ModelToolsError.architectureMismatch(
             key: "hidden_size", first: Fixtures.embedding, firstValue: "40", other: Fixtures.reranker, otherValue: "8")) {
-            try merger.merge([Fixtures.embedding, Fixtures.reranker], method: .slerp(t: 0.5), output: output)
+            try merger.merge([URL(fileURLWithPath: Fixtures.embedding), URL(fileURLWithPath: Fixtures.reranker)], method: .slerp(t: 0.5), output: URL(fileURLWithPath: output))
         }
         // Same configuration, one tensor reshaped / one tensor missing.
         let reshaped = (work as NSString).appendingPathComponent("reshaped")
@@ -182,10 +182,10 @@ struct PerturbedModels: Sendable {
             try writer.finish()
         }
         #expect(throws: ModelToolsError.shapeMismatch(tensor: "model.norm.weight", first: Fixtures.reranker, firstShape: [8], other: reshaped, otherShape: [2, 4])) {
-            try merger.merge([Fixtures.reranker, reshaped], method: .linear(weights: [1, 1]), output: output)
+            try merger.merge([URL(fileURLWithPath: Fixtures.reranker), URL(fileURLWithPath: reshaped)], method: .linear(weights: [1, 1]), output: URL(fileURLWithPath: output))
         }
         #expect(throws: ModelToolsError.tensorMissing(tensor: "model.norm.weight", presentIn: Fixtures.reranker, missingFrom: missing)) {
-            try merger.merge([Fixtures.reranker, missing], method: .linear(weights: [1, 1]), output: output)
+            try merger.merge([URL(fileURLWithPath: Fixtures.reranker), URL(fileURLWithPath: missing)], method: .linear(weights: [1, 1]), output: URL(fileURLWithPath: output))
         }
         #expect(!FileManager.default.fileExists(atPath: output))
         #expect(try FileManager.default.contentsOfDirectory(atPath: work).sorted() == ["missing", "reshaped"], "no staging folder left behind")
@@ -199,14 +199,14 @@ struct PerturbedModels: Sendable {
         let output = "\(work)/out"
         for (inputs, method) in [([a, b, c], MergeMethod.slerp(t: 0.5)), ([a], .linear(weights: [1])), ([a, b], .slerp(t: 1.5)),
                                  ([a, b], .linear(weights: [1])), ([a, b], .linear(weights: [-1, 2])), ([a, b], .linear(weights: [0, 0]))] {
-            #expect(throws: ModelToolsError.self, "\(method) on \(inputs.count)") { try merger.merge(inputs, method: method, output: output) }
+            #expect(throws: ModelToolsError.self, "\(method) on \(inputs.count)") { try merger.merge(inputs.map { URL(fileURLWithPath: $0) }, method: method, output: URL(fileURLWithPath: output)) }
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try Data("x".utf8).write(to: URL(fileURLWithPath: "\(output)/keep.txt"))
         #expect(throws: ModelToolsError.invalidArgument("the output directory \(output) is not empty")) {
-            try merger.merge([a, b], method: .slerp(t: 0.5), output: output)
+            try merger.merge([URL(fileURLWithPath: a), URL(fileURLWithPath: b)], method: .slerp(t: 0.5), output: URL(fileURLWithPath: output))
         }
-        #expect(throws: ModelToolsError.self) { try merger.merge([a, b], method: .slerp(t: 0.5), output: b) }
+        #expect(throws: ModelToolsError.self) { try merger.merge([URL(fileURLWithPath: a), URL(fileURLWithPath: b)], method: .slerp(t: 0.5), output: URL(fileURLWithPath: b)) }
         #expect(try String(contentsOfFile: "\(output)/keep.txt", encoding: .utf8) == "x")
     }
 }

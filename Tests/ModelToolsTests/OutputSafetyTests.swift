@@ -122,7 +122,7 @@ import Darwin
         let unblocker = FIFOUnblocker(path: "\(model)/\(name)")
         defer { unblocker.stop() }
         let error = #expect(throws: (any Error).self) {
-            try CheckpointMerger().merge([model, Fixtures.embedding], method: .slerp(t: 0.5), output: scratch + "/out")
+            try CheckpointMerger().merge([URL(fileURLWithPath: model), URL(fileURLWithPath: Fixtures.embedding)], method: .slerp(t: 0.5), output: URL(fileURLWithPath: scratch + "/out"))
         }
         let message = (error as? LocalizedError)?.errorDescription ?? ""
         #expect(message.contains("not a regular file (a FIFO)"), "\(message)")

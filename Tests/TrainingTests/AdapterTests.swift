@@ -205,7 +205,7 @@ import Tokenizer
     @Test func mergedFP32ModelEqualsInMemoryMerge() throws {
         let scratch = try Scratch()
         let output = scratch.path("merged")
-        let merged = try AdapterMerger().merge(model: Self.rerankerModel, adapter: Self.rerankerAdapter, output: output)
+        let merged = try AdapterMerger().merge(model: URL(fileURLWithPath: Self.rerankerModel), adapter: URL(fileURLWithPath: Self.rerankerAdapter), output: URL(fileURLWithPath: output))
         #expect(merged == ["model.layers.1.mlp.down_proj.weight", "model.layers.1.self_attn.q_proj.weight", "model.layers.1.self_attn.v_proj.weight"])
         let adapter = try LoRAAdapter(directory: Self.rerankerAdapter)
         let inMemory = try Qwen3Model(directory: Self.rerankerModel, adapter: adapter)
@@ -238,7 +238,7 @@ import Tokenizer
     @Test func mergedBF16ModelKeepsLayoutAndEqualsInMemoryMerge() async throws {
         let scratch = try Scratch()
         let output = scratch.path("merged")
-        let merged = try AdapterMerger().merge(model: Self.embeddingModel, adapter: Self.embeddingAdapter, output: output)
+        let merged = try AdapterMerger().merge(model: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.embeddingAdapter), output: URL(fileURLWithPath: output))
         #expect(merged.count == 14)
         let written = try SafetensorsCheckpoint(directory: output)
         #expect(Set(written.files.keys) == Set(try SafetensorsCheckpoint(directory: Self.embeddingModel).files.keys))
@@ -264,11 +264,11 @@ import Tokenizer
         let output = scratch.path("busy")
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: output + "/keep", contents: Data("x".utf8))
-        #expect(throws: (any Error).self) { try AdapterMerger().merge(model: Self.rerankerModel, adapter: Self.rerankerAdapter, output: output) }
+        #expect(throws: (any Error).self) { try AdapterMerger().merge(model: URL(fileURLWithPath: Self.rerankerModel), adapter: URL(fileURLWithPath: Self.rerankerAdapter), output: URL(fileURLWithPath: output)) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: output) == ["keep"])
         // A reranker adapter does not fit the embedding model: the error comes before anything is written.
         let other = scratch.path("other")
-        #expect(throws: LoRAAdapterError.self) { try AdapterMerger().merge(model: Self.embeddingModel, adapter: Self.rerankerAdapter, output: other) }
+        #expect(throws: LoRAAdapterError.self) { try AdapterMerger().merge(model: URL(fileURLWithPath: Self.embeddingModel), adapter: URL(fileURLWithPath: Self.rerankerAdapter), output: URL(fileURLWithPath: other)) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["busy"])
     }
 
@@ -341,7 +341,7 @@ import Tokenizer
         #expect(message.contains("cannot be applied to the GGUF model \(gguf)"), "\(message)")
         #expect(throws: LoRAAdapterError.self) { try Qwen3Model(path: gguf, adapter: try LoRAAdapter(directory: Self.embeddingAdapter)) }
         #expect(throws: LoRAAdapterError.self) {
-            try AdapterMerger().merge(model: gguf, adapter: Self.embeddingAdapter, output: scratch.path("from-gguf"))
+            try AdapterMerger().merge(model: URL(fileURLWithPath: gguf), adapter: URL(fileURLWithPath: Self.embeddingAdapter), output: URL(fileURLWithPath: scratch.path("from-gguf")))
         }
     }
 

@@ -27,7 +27,7 @@ import Testing
             {"query": "q4", "positive": "p4"}\r
             {"query": "q5", "pos": ["p5"]}
             """)
-        let dataset = try TrainingDataset(path: file.path)
+        let dataset = try TrainingDataset(file: URL(fileURLWithPath: file.path))
         #expect(dataset.examples == [
             TrainingExample(query: "q1", positive: "p1", negatives: ["n1", "n2"], instruction: "Find code", line: 1),
             TrainingExample(query: "q2", positive: "p2", negatives: ["n3"], instruction: "Find papers", line: 2),
@@ -41,7 +41,7 @@ import Testing
     func error(_ contents: String, negatives: Int? = nil) throws -> String {
         let file = try DataFile(contents)
         do {
-            _ = try TrainingDataset(path: file.path, negatives: negatives)
+            _ = try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: negatives)
             return "accepted"
         } catch let error as TrainingDataError {
             #expect(error.path == file.path)
@@ -80,17 +80,17 @@ import Testing
 
     @Test func invalidUTF8AndByteOrderMark() throws {
         let bad = try DataFile(bytes: Array(#"{"query": "q", "positive": "p"}"#.utf8) + [0x0A] + Array(#"{"query": "q"#.utf8) + [0xC3, 0x28] + Array(#"", "positive": "p"}"#.utf8))
-        #expect(throws: TrainingDataError(path: bad.path, line: 2, reason: "not valid UTF-8")) { try TrainingDataset(path: bad.path) }
+        #expect(throws: TrainingDataError(path: bad.path, line: 2, reason: "not valid UTF-8")) { try TrainingDataset(file: URL(fileURLWithPath: bad.path)) }
         let bom = try DataFile(bytes: [0xEF, 0xBB, 0xBF] + Array(#"{"query": "é", "positive": "p"}"#.utf8))
-        #expect(try TrainingDataset(path: bom.path).examples.map(\.query) == ["é"])
+        #expect(try TrainingDataset(file: URL(fileURLWithPath: bom.path)).examples.map(\.query) == ["é"])
     }
 
     @Test func missingFileAndDirectory() throws {
         #expect(throws: TrainingDataError(path: "/nonexistent/data.jsonl", line: nil, reason: "no such file")) {
-            try TrainingDataset(path: "/nonexistent/data.jsonl")
+            try TrainingDataset(file: URL(fileURLWithPath: "/nonexistent/data.jsonl"))
         }
         let directory = FileManager.default.temporaryDirectory.path
-        #expect(throws: TrainingDataError.self) { try TrainingDataset(path: directory) }
+        #expect(throws: TrainingDataError.self) { try TrainingDataset(file: URL(fileURLWithPath: directory)) }
         #expect(throws: TrainingDataError(path: "(examples)", line: nil, reason: "no training examples")) { try TrainingDataset(examples: []) }
     }
 
@@ -99,15 +99,15 @@ import Testing
             {"query": "q1", "positive": "p1", "negatives": ["a", "b", "c"]}
             {"query": "q2", "positive": "p2", "negatives": ["d"]}
             """)
-        #expect(throws: TrainingDataError.self) { try TrainingDataset(path: file.path, negatives: 2) }
+        #expect(throws: TrainingDataError.self) { try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: 2) }
         do {
-            _ = try TrainingDataset(path: file.path, negatives: 2)
+            _ = try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: 2)
         } catch let error as TrainingDataError {
             #expect(error.line == 2)
         }
-        let lenient = try TrainingDataset(path: file.path, negatives: 2, allowFewerNegatives: true)
+        let lenient = try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: 2, allowFewerNegatives: true)
         #expect(lenient.examples.map(\.negatives.count) == [3, 1])
-        #expect(try TrainingDataset(path: file.path, negatives: 0).count == 2)
+        #expect(try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: 0).count == 2)
     }
 
     @Test func negativesAreSampledWithTheSeedOrTakenInOrder() throws {
@@ -152,7 +152,7 @@ import Testing
         let filler = String(repeating: "x", count: 3000)
         let lines = (0..<800).map { #"{"query": "q\#($0)", "positive": "\#(filler)\#($0)", "negatives": ["n\#($0)"]}"# }
         let file = try DataFile(lines.joined(separator: "\n") + "\n")
-        let dataset = try TrainingDataset(path: file.path, negatives: 1)
+        let dataset = try TrainingDataset(file: URL(fileURLWithPath: file.path), negatives: 1)
         #expect(dataset.count == 800)
         #expect(dataset.examples.map(\.query) == (0..<800).map { "q\($0)" })
         #expect(dataset.examples.map(\.line) == Array(1...800))

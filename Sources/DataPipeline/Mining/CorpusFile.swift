@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,8 +23,11 @@ public final class CorpusFile: @unchecked Sendable {  // immutable after init; r
     public let identity: String
     private let descriptor: Int32
 
-    /// Indexes and validates `path`.
-    public init(path: String) throws {
+    /// Indexes and validates `file`.
+    ///
+    /// - Parameter file: the corpus (JSON Lines).
+    public init(file: URL) throws {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
         self.path = path
         var spans: [(offset: Int64, length: Int32, line: Int32)] = []
         try LineReader.forEachLine(of: path) { line in

@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import ModelFormats
 
 /// The paper's question types: what kind of query the character asks about the document.
 public enum QuestionType: String, CaseIterable, Sendable, Codable {
@@ -135,7 +136,10 @@ public struct QuerySampler: Sendable {
     }
 
     /// Reads a persona file: one persona a line, blank lines ignored.
-    public static func personas(fromFile path: String) throws -> [String] {
+    ///
+    /// - Parameter file: the persona file (UTF-8 text).
+    public static func personas(fromFile file: URL) throws -> [String] {
+        let path = file.pathAsGiven
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw SynthesisError.invalidOption("\(path): the persona file cannot be read as UTF-8 text")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// One document to synthesize queries for.
 public struct SourceDocument: Sendable, Equatable {
@@ -49,8 +50,11 @@ public struct SourceDocumentError: Error, LocalizedError, Equatable, Sendable {
 /// integers; they must be unique, because resume identifies finished work by document id. Blank lines
 /// are skipped; any other bad line is an error naming the file and line.
 public enum SourceDocuments {
-    /// The documents of `path` in file order.
-    public static func read(path: String) throws -> [SourceDocument] {
+    /// The documents of `file` (JSON Lines) in file order.
+    ///
+    /// - Parameter file: the documents file.
+    public static func read(file: URL) throws -> [SourceDocument] {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
         // The chunked reader of the mining commands (line numbers, `\r\n`, a leading byte order mark);
         // checked here first so a missing file is reported in this command's own words.
         var isDirectory: ObjCBool = false

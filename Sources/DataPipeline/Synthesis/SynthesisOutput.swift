@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -102,8 +103,11 @@ public actor JSONLinesAppender {
     /// The file.
     public let path: String
 
-    /// Opens (creating) `path` for appending.
-    public init(path: String) throws {
+    /// Opens (creating) `file` for appending.
+    ///
+    /// - Parameter file: the JSON Lines file.
+    public init(file: URL) throws {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw SynthesisError.invalidOption("\(path): cannot be opened for appending (\(String(cString: strerror(errno))))")
@@ -145,7 +149,10 @@ public enum SynthesisResume {
     /// The queries already in `path` (empty when it does not exist). A last line without its newline
     /// (a run killed mid-write) is cut off the file, so the rerun rewrites that query; any other line
     /// that is not one of ours is an error, since appending to someone else's file would mix data.
-    public static func finishedQueries(in path: String) throws -> Set<QueryKey> {
+    ///
+    /// - Parameter file: the output file of an earlier run.
+    public static func finishedQueries(in file: URL) throws -> Set<QueryKey> {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SynthesisError.invalidOption("\(path): the output file exists but cannot be read")

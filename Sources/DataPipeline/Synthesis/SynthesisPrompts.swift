@@ -35,10 +35,12 @@ public struct SynthesisPrompts: Sendable {
     }
 
     /// The templates of `directory` (`--prompt-dir`), or the ones shipped with the package when nil.
-    public static func load(directory: String? = nil) throws -> SynthesisPrompts {
+    ///
+    /// - Parameter directory: a folder holding the two template files.
+    public static func load(directory: URL? = nil) throws -> SynthesisPrompts {
         let folder: URL
         if let directory {
-            folder = URL(fileURLWithPath: directory)
+            folder = directory
         } else {
             guard let shipped = Bundle.module.url(forResource: "Prompts", withExtension: nil) else {
                 throw SynthesisError.invalidOption("the shipped prompt templates are missing from the package resources; pass --prompt-dir")

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ModelFormats
 
 /// Everything a synthesis run needs besides the client, the sampler and the prompts.
 public struct SynthesisOptions: Sendable {
@@ -27,12 +28,25 @@ public struct SynthesisOptions: Sendable {
     public var answerRetries: Int
 
     /// Options with the command's defaults.
-    public init(documentsPath: String, outputPath: String, failuresPath: String? = nil, llm: String,
+    ///
+    /// - Parameters:
+    ///   - documents: the source documents (JSON Lines).
+    ///   - output: the output file, appended to (a rerun resumes).
+    ///   - failures: where failed queries are recorded (default: the output's name + `.failures.jsonl`).
+    ///   - llm: the model name sent to the endpoint and recorded with each example.
+    ///   - queriesPerDocument: queries generated per document.
+    ///   - concurrency: requests in flight at once.
+    ///   - responseFormat: how the JSON answer shape is asked for.
+    ///   - maxQueryCharacters: longer queries are refused and re-asked (`nil`: no limit).
+    ///   - temperature: sampling temperature sent to the endpoint (`nil`: the server's default).
+    ///   - maxTokens: answer length limit sent to the endpoint (`nil`: the server's default).
+    ///   - answerRetries: re-asks of an invalid answer before the query counts as failed.
+    public init(documents: URL, output: URL, failures: URL? = nil, llm: String,
                 queriesPerDocument: Int = 1, concurrency: Int = 8, responseFormat: ResponseFormatStyle = .jsonSchema,
                 maxQueryCharacters: Int? = 1000, temperature: Double? = 0.7, maxTokens: Int? = 512, answerRetries: Int = 3) {
-        self.documentsPath = documentsPath
-        self.outputPath = outputPath
-        self.failuresPath = failuresPath ?? outputPath + ".failures.jsonl"
+        self.documentsPath = documents.pathAsGiven
+        self.outputPath = output.pathAsGiven
+        self.failuresPath = failures?.pathAsGiven ?? output.pathAsGiven + ".failures.jsonl"
         self.llm = llm
         self.queriesPerDocument = queriesPerDocument
         self.concurrency = concurrency
@@ -115,8 +129,8 @@ public struct SynthesisRunner: Sendable {
     /// Runs to the end, calling `progress` at the start and after each finished query.
     @discardableResult
     public func run(progress: @escaping @Sendable (SynthesisProgress) -> Void = { _ in }) async throws -> SynthesisProgress {
-        let documents = try SourceDocuments.read(path: options.documentsPath)
-        let finished = try SynthesisResume.finishedQueries(in: options.outputPath)
+        let documents = try SourceDocuments.read(file: URL(fileURLWithPath: options.documentsPath))
+        let finished = try SynthesisResume.finishedQueries(in: URL(fileURLWithPath: options.outputPath))
         var pending: [(document: SourceDocument, index: Int)] = []
         var start = SynthesisProgress()
         start.documents = documents.count
@@ -134,8 +148,8 @@ public struct SynthesisRunner: Sendable {
                 }
             }
         }
-        let output = try JSONLinesAppender(path: options.outputPath)
-        let failures = try JSONLinesAppender(path: options.failuresPath)
+        let output = try JSONLinesAppender(file: URL(fileURLWithPath: options.outputPath))
+        let failures = try JSONLinesAppender(file: URL(fileURLWithPath: options.failuresPath))
         let tally = Tally(start: start, client: client)
         progress(await tally.snapshot())
 

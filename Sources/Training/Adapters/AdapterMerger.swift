@@ -18,10 +18,16 @@ public struct AdapterMerger: Sendable {
     /// Merges `adapter` into the model in `model` and writes the result to `output`, which must not exist
     /// or be an empty directory. Returns the names of the merged tensors as stored in the base checkpoint.
     ///
+    /// - Parameters:
+    ///   - modelURL: the base model's Hugging Face directory.
+    ///   - adapterURL: the PEFT adapter directory.
+    ///   - outputURL: the directory to write.
     /// - Throws: `LoRAAdapterError` for an adapter that does not fit the model (and for a GGUF model:
     ///   merge into the safetensors model, then convert); `ModelToolsError` for output problems.
     @discardableResult
-    public func merge(model: String, adapter adapterDirectory: String, output: String) throws -> [String] {
+    public func merge(model modelURL: URL, adapter adapterURL: URL, output outputURL: URL) throws -> [String] {
+        // Paths as the caller spelled them: messages name them.
+        let model = modelURL.pathAsGiven, adapterDirectory = adapterURL.pathAsGiven, output = outputURL.pathAsGiven
         if case .gguf(let file)? = try? ModelLocation(path: model) {
             throw LoRAAdapter.ggufRefusal(adapter: adapterDirectory, model: file)
         }

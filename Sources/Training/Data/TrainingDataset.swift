@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Why a training data file cannot be used; names the file and, for a bad line, its 1-based number.
 public struct TrainingDataError: Error, LocalizedError, Equatable, Sendable {
@@ -49,13 +50,15 @@ public struct TrainingDataset: Sendable {
     /// The examples in file order.
     public let examples: [TrainingExample]
 
-    /// Reads and validates `path`.
+    /// Reads and validates `file`.
     ///
     /// - Parameters:
+    ///   - file: the JSON Lines training data.
     ///   - negatives: `--negatives K`: every example must list at least K hard negatives (more are sampled
     ///     per step with `TrainingExample.selectingNegatives`); nil takes each example's own list.
     ///   - allowFewerNegatives: accept examples with fewer than `negatives` (they use what they have).
-    public init(path: String, negatives: Int? = nil, allowFewerNegatives: Bool = false) throws {
+    public init(file: URL, negatives: Int? = nil, allowFewerNegatives: Bool = false) throws {
+        let path = file.pathAsGiven  // as the caller spelled it, for messages
         if let negatives, negatives < 0 {
             throw TrainingDataError(path: path, line: nil, reason: "the number of negatives must be 0 or more, got \(negatives)")
         }

@@ -126,8 +126,10 @@ public struct TrainingCheckpoint: Sendable, Equatable {
 
     /// The checkpoint to resume from when given `path`: the directory itself when it holds a
     /// checkpoint, else the `checkpoint-<step>` inside it with the highest step.
-    public static func locate(_ path: String) throws -> URL {
-        let url = URL(fileURLWithPath: path)
+    ///
+    /// - Parameter url: a checkpoint directory, or a training run's output directory.
+    public static func locate(_ url: URL) throws -> URL {
+        let path = url.pathAsGiven  // as the caller spelled it, for messages
         if FileManager.default.fileExists(atPath: url.appendingPathComponent(stateFileName).path) { return url }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let steps = names.compactMap { name -> Int? in

@@ -129,13 +129,13 @@ struct TrainingSession {
         try Self.checkModelFormat(c.modelPath)
 
         progress(.note("reading \(c.dataPath)"))
-        examples = try TrainingDataset(path: c.dataPath, negatives: c.negatives, allowFewerNegatives: c.allowFewerNegatives).examples
+        examples = try TrainingDataset(file: URL(fileURLWithPath: c.dataPath), negatives: c.negatives, allowFewerNegatives: c.allowFewerNegatives).examples
         evaluator = c.evaluationTasks.isEmpty ? nil : try TrainingEvaluator(files: c.evaluationTasks, limit: c.evaluationLimit)
 
         totalSteps = c.totalSteps(exampleCount: examples.count)
         var checkpoint: (url: URL, state: TrainingCheckpoint)?
         if let path = c.resumeFrom {
-            let url = try TrainingCheckpoint.locate(path)
+            let url = try TrainingCheckpoint.locate(URL(fileURLWithPath: path))
             let state = try TrainingCheckpoint.read(from: url)
             try state.requireSettings(Self.settings(c, exampleCount: examples.count), checkpoint: url)
             guard state.step <= totalSteps, state.order.count == examples.count else {
