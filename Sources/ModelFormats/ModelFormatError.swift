@@ -10,7 +10,8 @@ public enum ModelFormatError: Error, LocalizedError, Equatable {
     case invalidTensor(path: String, tensor: String, reason: String)
     /// A tensor uses a dtype this engine does not load.
     case unsupportedDataType(path: String, tensor: String, dataType: String)
-    /// A required tensor is absent.
+    /// A required tensor is absent: the one error every loader (safetensors, GGUF, training, the GGUF
+    /// converter) reports for a weight the configuration implies but the file lacks.
     case missingTensor(name: String, directory: String)
     /// A tensor has another shape than the configuration implies.
     case shapeMismatch(path: String, tensor: String, expected: [Int], actual: [Int])

@@ -16,8 +16,9 @@ public enum ModelDirectory {
                 ".onnx_data", ".h5", ".msgpack", ".ckpt", ".incomplete", ".lock", ".partial"].contains { lowered.hasSuffix($0) }
     }
 
-    /// The parsed `config.json` of a model directory.
-    static func configuration(_ directory: String) throws(ModelToolsError) -> [String: Any] {
+    /// The parsed `config.json` of a model directory (the shared JSON parser; repeated keys: the last
+    /// wins, as Python's json module reads the file).
+    static func configuration(_ directory: String) throws(ModelToolsError) -> JSONObject {
         let path = (directory as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: path) else {
             throw .unreadableConfiguration(path: path, reason: "missing or unreadable (a model directory needs its config.json)")
@@ -28,7 +29,7 @@ public enum ModelDirectory {
         } catch {
             throw .unreadableConfiguration(path: path, reason: (error as? LocalizedError)?.errorDescription ?? "\(error)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let object = (try? JSONValue.parse(data, options: .lenient))?.object else {
             throw .unreadableConfiguration(path: path, reason: "not a JSON object")
         }
         return object
@@ -81,12 +82,50 @@ public enum ModelDirectory {
         }
     }
 
-    /// A comparable text for a JSON value (`absent` when missing).
-    private static func canonical(_ value: Any?) -> String {
-        guard let value, !(value is NSNull) else { return "absent" }
-        guard let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .fragmentsAllowed]) else {
-            return String(describing: value)
+    /// A comparable text for a JSON value (`absent` when missing or null): compact JSON with sorted
+    /// keys, and a number with an integral value written as an integer, so `40` and `40.0` agree.
+    static func canonical(_ value: JSONValue?) -> String {
+        guard let value, !value.isNull else { return "absent" }
+        var text = ""
+        writeCanonical(value, into: &text)
+        return text
+    }
+
+    private static func writeCanonical(_ value: JSONValue, into text: inout String) {
+        switch value {
+        case .null:
+            text += "null"
+        case .bool(let flag):
+            text += flag ? "true" : "false"
+        case .integer(let number):
+            text += String(number)
+        case .number(let number):
+            if number == number.rounded(), abs(number) < 1e15 {
+                text += String(Int(number))
+            } else {
+                text += String(number)
+            }
+        case .string(let string):
+            writeJSONString(string, into: &text)
+        case .array(let elements):
+            text += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { text += "," }
+                writeCanonical(element, into: &text)
+            }
+            text += "]"
+        case .object(let object):
+            // The last of repeated keys wins, as in lookups; then keys in byte order.
+            var members: [String: JSONValue] = [:]
+            for member in object { members[member.key] = member.value }
+            text += "{"
+            for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+                if index > 0 { text += "," }
+                writeJSONString(key, into: &text)
+                text += ":"
+                writeCanonical(members[key]!, into: &text)
+            }
+            text += "}"
         }
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 }

@@ -280,6 +280,13 @@ public struct Qwen3Configuration: Sendable, Equatable, Decodable {
     }
 
     /// Loads and validates `config.json` from a model directory, refusing what `purpose` cannot use.
+    ///
+    /// - Parameters:
+    ///   - directory: the Hugging Face model directory holding `config.json`.
+    ///   - purpose: `.inference` (the default) to run the model here, `.conversion` to describe it for
+    ///     a converter.
+    /// - Throws: `Qwen3Error.missingFile`, `.invalidConfiguration` (naming the file and the key) or
+    ///   `.unsupportedConfiguration`.
     public static func load(directory: String, purpose: Purpose = .inference) throws -> Qwen3Configuration {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
