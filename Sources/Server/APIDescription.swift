@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelFormats
 
 /// The server's OpenAPI 3.1 description (`GET /openapi.json`) and the page that renders it
 /// (`GET /docs`), generated from one table of operations so that the description cannot drift from
@@ -22,7 +23,7 @@ enum APIDescription {
     }
 
     static func register(on routes: inout RouteList) {
-        routes.get("/openapi.json") { _, _ in jsonResponse(document) }
+        routes.get("/openapi.json") { _, _ in jsonResponse(JSONDocument(document)) }
         routes.get("/docs") { _, _ in
             var buffer = ByteBuffer()
             buffer.writeString(docsPage)
@@ -33,21 +34,21 @@ enum APIDescription {
     // MARK: - Schema helpers
 
     private static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil) -> JSONValue {
-        var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(properties)]
+        var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(JSONObject(properties))]
         if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
         if let description { schema["description"] = .string(description) }
-        return .object(schema)
+        return .object(JSONObject(schema))
     }
     private static func array(_ items: JSONValue, description: String? = nil) -> JSONValue {
         var schema: [String: JSONValue] = ["type": .string("array"), "items": items]
         if let description { schema["description"] = .string(description) }
-        return .object(schema)
+        return .object(JSONObject(schema))
     }
     private static func primitive(_ type: String, _ description: String? = nil, extra: [String: JSONValue] = [:]) -> JSONValue {
         var schema = extra
         schema["type"] = .string(type)
         if let description { schema["description"] = .string(description) }
-        return .object(schema)
+        return .object(JSONObject(schema))
     }
     private static func string(_ description: String? = nil) -> JSONValue { primitive("string", description) }
     private static func integer(_ description: String? = nil, minimum: Int? = nil) -> JSONValue {
@@ -61,7 +62,7 @@ enum APIDescription {
     private static func oneOf(_ schemas: [JSONValue], description: String? = nil) -> JSONValue {
         var schema: [String: JSONValue] = ["oneOf": .array(schemas)]
         if let description { schema["description"] = .string(description) }
-        return .object(schema)
+        return .object(JSONObject(schema))
     }
     private static func reference(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
 
@@ -305,7 +306,7 @@ enum APIDescription {
                     "content": .object(["application/json": .object(["schema": request])]),
                 ])
             }
-            paths[operation.path, default: [:]][operation.method] = .object(entry)
+            paths[operation.path, default: [:]][operation.method] = .object(JSONObject(entry))
         }
         return .object([
             "openapi": .string("3.1.0"),
@@ -314,7 +315,7 @@ enum APIDescription {
                 "version": .string(InfoRoutes.version),
                 "description": .string("OpenAI-, TEI-, Cohere- and llama-server-compatible embedding and reranking API for Qwen3 models."),
             ]),
-            "paths": .object(paths.mapValues(JSONValue.object)),
+            "paths": .object(JSONObject(paths.mapValues { .object(JSONObject($0)) })),
             "components": .object([
                 "schemas": .object([
                     "OpenAIError": object([

@@ -95,31 +95,77 @@ struct APIError: Error {
 
     /// The JSON error body in `family`'s shape (also written by `ConnectionLimitsHandler`, which
     /// answers timeouts below the router).
-    func body(_ family: APIFamily) -> JSONValue {
-        let body: JSONValue
+    func body(_ family: APIFamily) -> Body {
         switch family {
         case .openAI:
-            body = .object([
-                "error": .object([
-                    "message": .string(message), "type": .string(openAIType),
-                    "param": param.map(JSONValue.string) ?? .null,
-                    "code": .string(String(status.code)),
-                ])
-            ])
+            return .openAI(OpenAIBody(error: .init(message: message, type: openAIType, param: param, code: String(status.code))))
         case .tei:
-            body = .object(["error": .string(message), "error_type": .string(teiType)])
+            return .tei(TEIBody(error: message, errorType: teiType))
         case .cohere:
-            body = .object(["id": .string(UUID().uuidString.lowercased()), "message": .string(message)])
+            return .cohere(CohereBody(id: UUID().uuidString.lowercased(), message: message))
         }
-        return body
     }
-}
 
-/// A JSON response.
-func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-    var buffer = ByteBuffer()
-    buffer.writeString(value.serialized())
-    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    /// An error body in one family's shape.
+    enum Body: Encodable {
+        case openAI(OpenAIBody)
+        case tei(TEIBody)
+        case cohere(CohereBody)
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .openAI(let body): try body.encode(to: encoder)
+            case .tei(let body): try body.encode(to: encoder)
+            case .cohere(let body): try body.encode(to: encoder)
+            }
+        }
+
+        /// The body's JSON text.
+        func serialized() -> String {
+            // The error bodies are plain strings: encoding them cannot fail.
+            (try? ResponseEncoder.encodeToString(self)) ?? ""
+        }
+    }
+
+    /// `{"error": {"message", "type", "param", "code"}}`; `param` is `null` when no field is at fault.
+    struct OpenAIBody: Encodable {
+        var error: Detail
+
+        struct Detail: Encodable {
+            var message: String
+            var type: String
+            var param: String?
+            var code: String
+
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(message, forKey: .message)
+                try container.encode(type, forKey: .type)
+                // Written as `null`, not left out: OpenAI's clients read the key.
+                try container.encode(param, forKey: .param)
+                try container.encode(code, forKey: .code)
+            }
+        }
+    }
+
+    /// `{"error": "...", "error_type": "..."}`.
+    struct TEIBody: Encodable {
+        var error: String
+        var errorType: String
+
+        enum CodingKeys: String, CodingKey {
+            case error
+            case errorType = "error_type"
+        }
+    }
+
+    /// `{"id": "...", "message": "..."}`.
+    struct CohereBody: Encodable {
+        var id: String
+        var message: String
+    }
 }
 
 /// Runs a route body, turning any thrown error into `family`'s error response.

@@ -30,25 +30,48 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [String: JSONValue] = [:]
+        var fields: [String: LogValue] = [:]
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let fixed: Set<String> = ["timestamp", "level", "label", "message"]
         for (key, value) in merged {
-            fields[fixed.contains(key) ? "metadata." + key : key] = Self.json(value)
+            fields[fixed.contains(key) ? "metadata." + key : key] = LogValue(value)
         }
         fields["timestamp"] = .string(Date().ISO8601Format())
         fields["level"] = .string(event.level.rawValue)
         fields["label"] = .string(label)
         fields["message"] = .string(event.message.description)
-        write(JSONValue.object(fields).serialized() + "\n")
+        // Strings, arrays and string-keyed objects only: encoding cannot fail.
+        guard let line = try? ResponseEncoder.encodeToString(fields) else { return }
+        write(line + "\n")
     }
 
-    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
-        switch value {
-        case .string(let text): return .string(text)
-        case .stringConvertible(let convertible): return .string(convertible.description)
-        case .array(let values): return .array(values.map(json))
-        case .dictionary(let values): return .object(values.mapValues(json))
+    /// A metadata value as JSON: a string, or an array or object of them.
+    private enum LogValue: Encodable {
+        case string(String)
+        case array([LogValue])
+        case object([String: LogValue])
+
+        init(_ value: Logger.Metadata.Value) {
+            switch value {
+            case .string(let text): self = .string(text)
+            case .stringConvertible(let convertible): self = .string(convertible.description)
+            case .array(let values): self = .array(values.map(LogValue.init))
+            case .dictionary(let values): self = .object(values.mapValues(LogValue.init))
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .string(let text):
+                var container = encoder.singleValueContainer()
+                try container.encode(text)
+            case .array(let values):
+                var container = encoder.unkeyedContainer()
+                for value in values { try container.encode(value) }
+            case .object(let members):
+                var container = encoder.container(keyedBy: NameKey.self)
+                for (key, value) in members { try container.encode(value, forKey: NameKey(key)) }
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelFormats
 
 /// llama.cpp's `llama-server` routes that clients of it call: `POST /embedding` and `POST /reranking`
 /// (its alias of `/rerank`, whose path here is TEI's). Errors use TEI's shape, as every non-`/v1`,
@@ -21,19 +22,19 @@ struct LlamaServerRoutes: Sendable {
     /// `[{"index": i, "embedding": [[...]]}]` (llama-server's shape for a pooled model: one row per input).
     /// Token ids are this model's own, as in llama-server. Over-long inputs are truncated, as there.
     func embedding(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireEmbedder()
-        let key = request["content"] != nil ? "content" : "input"
-        let inputs = try teiInputs(request, key: key)
-        try service.checkBatchSize(inputs.count, param: key)
-        let norm = try request.int("embd_normalize") ?? 2
-        var options = try TEIOptions(RequestObject(.object([:])), service: service)
+        let request = try RequestDecoder.decode(EmbeddingRequest.self, from: body)
+        let inputs = request.inputs.items
+        try service.checkBatchSize(inputs.count, param: request.field)
+        let norm = request.normalization ?? 2
+        var options = TEIOptions()
         options.truncate = true
-        let sequences = try await service.teiSequences(inputs, options: options, param: key)
+        let sequences = try await service.teiSequences(inputs, options: options, param: request.field)
         let vectors = try await service.embed(sequences, dimensions: nil, normalize: false)
-        return jsonResponse(.array(vectors.enumerated().map { index, vector in
-            .object(["index": .integer(index), "embedding": .array([.floats(Self.normalize(vector, norm: norm))])])
-        }))
+        return jsonResponse(vectors.enumerated().map { index, vector in
+            PooledEmbedding(index: index, embedding: [Self.normalize(vector, norm: norm)])
+        })
     }
 
     /// llama.cpp's `embd_normalize`: -1 none, 0 max-absolute scaled to int16 range (32760), 1 taxicab,
@@ -54,23 +55,69 @@ struct LlamaServerRoutes: Sendable {
     /// `{"query", "documents", "top_n"}` → `{"model", "object", "usage", "results": [{"index",
     /// "relevance_score"}]}`, best first.
     func reranking(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireReranker()
-        guard let query = try request.string("query") else { throw APIError.badRequest("'query' is required", param: "query") }
-        let documents = try textList(request, key: "documents", objects: true)
-        let returnText = try request.bool("return_text") ?? false
+        let request = try RequestDecoder.decode(RerankRequest.self, from: body)
+        let documents = request.documents.texts
         let ranking = try await service.rank(
-            query: query, documents: documents, instruction: try request.string("instruction"), truncate: true,
-            topN: try request.int("top_n"))
-        return jsonResponse(.object([
-            "model": .string(try request.string("model") ?? service.configuration.rerankerName),
-            "object": .string("list"),
-            "usage": .object(["prompt_tokens": .integer(ranking.tokens), "total_tokens": .integer(ranking.tokens)]),
-            "results": .array(ranking.order.map { index in
-                var result: [String: JSONValue] = ["index": .integer(index), "relevance_score": .number(Double(ranking.scores[index]))]
-                if returnText { result["document"] = .object(["text": .string(documents[index])]) }
-                return .object(result)
-            }),
-        ]))
+            query: request.query, documents: documents, instruction: request.instruction, truncate: true, topN: request.topN)
+        return jsonResponse(RerankResponse(
+            model: request.model ?? service.configuration.rerankerName, usage: TokenUsage(tokens: ranking.tokens),
+            results: RelevanceResult.results(ranking, documents: request.returnText == true ? documents : nil)))
+    }
+}
+
+// MARK: - Bodies
+
+extension LlamaServerRoutes {
+    /// `POST /embedding`: `content` (llama-server's name; `input` is accepted too) and `embd_normalize`.
+    struct EmbeddingRequest: Decodable {
+        var inputs: TEIInputs
+        /// The key the inputs came in, for error messages.
+        var field: String
+        var normalization: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case content, input
+            case normalization = "embd_normalize"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let key: CodingKeys = container.hasValue(.content) ? .content : .input
+            field = key.stringValue
+            inputs = try container.decode(TEIInputs.self, forKey: key)
+            normalization = try container.decodeIfPresent(Int.self, forKey: .normalization)
+        }
+    }
+
+    /// One row of `/embedding`'s response: `{"index", "embedding": [[...]]}`.
+    struct PooledEmbedding: Encodable {
+        var index: Int
+        var embedding: [[Float]]
+    }
+
+    /// `POST /reranking`.
+    struct RerankRequest: Decodable {
+        var query: String
+        var documents: RerankDocuments
+        var returnText: Bool?
+        var instruction: String?
+        var topN: Int?
+        var model: String?
+
+        enum CodingKeys: String, CodingKey {
+            case query, documents, instruction, model
+            case returnText = "return_text"
+            case topN = "top_n"
+        }
+    }
+
+    /// `{"model", "object": "list", "usage", "results"}`.
+    struct RerankResponse: Encodable {
+        var model: String
+        let object = "list"
+        var usage: TokenUsage
+        var results: [RelevanceResult]
     }
 }

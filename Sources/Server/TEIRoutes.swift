@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelFormats
 import Qwen3Embedding
 
 /// Text Embeddings Inference routes, with TEI-shaped errors: `/embed`, `/rerank`, `/similarity`,
@@ -40,8 +41,8 @@ struct TEIRoutes: Sendable {
     /// the body decides: `query` + `texts` is a rerank, `inputs` holding `source_sentence` and
     /// `sentences` a similarity (huggingface_hub's `sentence_similarity`), other `inputs` an embedding.
     func predict(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
-        if case .object(let inputs)? = request["inputs"], inputs["source_sentence"] != nil || inputs["sentences"] != nil {
+        try RequestDecoder.requireObject(body)
+        if case .object(let inputs)? = body["inputs"], inputs["source_sentence"] != nil || inputs["sentences"] != nil {
             return try await similarity(body)
         }
         switch (service.embedder != nil, service.reranker != nil) {
@@ -49,8 +50,9 @@ struct TEIRoutes: Sendable {
         case (false, true): return try await rerank(body)
         case (false, false): throw APIError(.notFound, "no model is loaded")
         case (true, true):
-            if request["query"] != nil && request["texts"] != nil { return try await rerank(body) }
-            if request["inputs"] != nil { return try await embed(body) }
+            func sent(_ key: String) -> Bool { body[key].map { !$0.isNull } ?? false }
+            if sent("query") && sent("texts") { return try await rerank(body) }
+            if sent("inputs") { return try await embed(body) }
             throw APIError.badRequest(
                 "this server has an embedding model and a reranker: send {\"inputs\": ...} to embed or {\"query\", \"texts\"} to rerank")
         }
@@ -59,93 +61,72 @@ struct TEIRoutes: Sendable {
     /// TEI truncates only when asked (`truncate: true`); `truncation_direction` "Left" keeps the end.
     /// `inputs` may hold texts and this model's token ids (TEI's semantics: ids are the model's own).
     func embed(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireEmbedder()
-        let vectors = try await service.embed(teiInputs: try teiInputs(request), request: request)
-        return jsonResponse(.array(vectors.map(JSONValue.floats)))
+        let request = try RequestDecoder.decode(TEIEmbedRequest.self, from: body)
+        return jsonResponse(try await service.embed(teiInputs: request.inputs.items, options: try request.teiOptions(service)))
     }
 
     /// TEI's `/similarity`: cosine similarity of `source_sentence` with each of `sentences`, in order.
     /// Vectors are normalised, so the cosine is their dot product.
     func similarity(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireEmbedder()
-        guard case .object(let fields)? = request["inputs"] else {
-            throw APIError.badRequest("'inputs' must be an object {\"source_sentence\": string, \"sentences\": [string]}", param: "inputs")
-        }
-        let inputs = try RequestObject(.object(fields))
-        guard let source = try inputs.string("source_sentence") else {
-            throw APIError.badRequest("'inputs.source_sentence' is required", param: "inputs.source_sentence")
-        }
-        let sentences = try textList(inputs, key: "sentences")
+        let request = try RequestDecoder.decode(SimilarityRequest.self, from: body)
+        let sentences = request.inputs.sentences.texts
         try service.checkBatchSize(sentences.count, param: "inputs.sentences")
-        let options = try TEIOptions(request, service: service)
-        let sequences = try await service.teiSequences(([source] + sentences).map(TEIInput.text), options: options, param: "inputs")
+        let options = try TEIOptions(request.options, parameters: request.parameters, service: service)
+        let texts = [request.inputs.sourceSentence] + sentences
+        let sequences = try await service.teiSequences(texts.map(TEIInput.text), options: options, param: "inputs")
         let vectors = try await service.embed(sequences, dimensions: nil, normalize: true)
         let reference = vectors[0]
-        return jsonResponse(.floats(vectors.dropFirst().map { cosineSimilarity(reference, $0) }))
+        return jsonResponse(vectors.dropFirst().map { cosineSimilarity(reference, $0) })
     }
 
     /// TEI's `/embed_all`: the final hidden state of every token of each input (no pooling, no
     /// normalisation), `[input][token][dimension]`.
     func embedAll(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireEmbedder()
-        let inputs = try teiInputs(request)
+        let request = try RequestDecoder.decode(TEIEmbedRequest.self, from: body)
+        let inputs = request.inputs.items
         try service.checkBatchSize(inputs.count, param: "inputs")
-        let options = try TEIOptions(request, service: service)
+        let options = try request.teiOptions(service)
         let sequences = try await service.teiSequences(inputs, options: options, param: "inputs")
-        let states = try await service.allTokenStates(sequences)
-        return jsonResponse(.array(states.map { .array($0.map(JSONValue.floats)) }))
+        return jsonResponse(try await service.allTokenStates(sequences))
     }
 
     /// TEI's `/decode`: token ids back to text, one string per list.
     func decode(_ body: JSONValue) throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         guard let tokenizer = service.configuration.embedder?.tokenizer ?? service.configuration.reranker?.tokenizer else {
             throw APIError(.notFound, "no model is loaded")
         }
-        let lists: [[Int]]
-        let shapeError = APIError.badRequest("'ids' must be an array of token ids or an array of arrays of token ids", param: "ids")
-        switch request["ids"] {
-        case .array(let items)?:
-            if items.allSatisfy({ $0.integer != nil }) {
-                lists = [items.map { $0.integer! }]
-            } else {
-                lists = try items.map { item in
-                    guard case .array(let ids) = item else { throw shapeError }
-                    return try ids.map { guard let id = $0.integer else { throw shapeError }; return id }
-                }
-            }
-        case nil: throw APIError.badRequest("'ids' is required", param: "ids")
-        default: throw shapeError
-        }
+        let request = try RequestDecoder.decode(DecodeRequest.self, from: body)
+        let lists = request.ids.lists
         try service.checkBatchSize(lists.count, param: "ids")
-        let skipSpecial = try request.bool("skip_special_tokens") ?? true
+        let skipSpecial = request.skipSpecialTokens ?? true
         let vocabulary = tokenizer.vocabularySize
         for ids in lists {
             if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
                 throw APIError.unprocessable("token id \(bad) is out of range 0..<\(vocabulary)", param: "ids")
             }
         }
-        return jsonResponse(.array(lists.map { .string(tokenizer.decode($0, skipSpecialTokens: skipSpecial)) }))
+        return jsonResponse(lists.map { tokenizer.decode($0, skipSpecialTokens: skipSpecial) })
     }
 
     func rerank(_ body: JSONValue) async throws -> Response {
-        let request = try RequestObject(body)
+        try RequestDecoder.requireObject(body)
         _ = try service.requireReranker()
-        guard let query = try request.string("query") else { throw APIError.badRequest("'query' is required", param: "query") }
-        let documents = try textList(request, key: "texts")
-        let raw = try request.bool("raw_scores") ?? false
-        let returnText = try request.bool("return_text") ?? false
-        let truncate = try request.bool("truncate") ?? false
+        let request = try RequestDecoder.decode(RerankRequest.self, from: body)
+        let documents = request.texts.texts
         let ranking = try await service.rank(
-            query: query, documents: documents, instruction: try request.string("instruction"), truncate: truncate, raw: raw)
-        return jsonResponse(.array(ranking.order.map { index in
-            var result: [String: JSONValue] = ["index": .integer(index), "score": .number(Double(ranking.scores[index]))]
-            if returnText { result["text"] = .string(documents[index]) }
-            return .object(result)
-        }))
+            query: request.query, documents: documents, instruction: request.instruction, truncate: request.truncate ?? false,
+            raw: request.rawScores ?? false)
+        let returnText = request.returnText ?? false
+        return jsonResponse(ranking.order.map { index in
+            RankedText(index: index, score: Double(ranking.scores[index]), text: returnText ? documents[index] : nil)
+        })
     }
 
     /// TEI's token list for each input: `{id, text, special, start, stop}`. `start`/`stop` are UTF-8 byte
@@ -153,15 +134,16 @@ struct TEIRoutes: Sendable {
     /// exactly those bytes; the special tokens the post-processor adds have `special: true`, their own
     /// spelling as text and null offsets. Uses the embedding model's tokenizer, else the reranker's.
     func tokenize(_ body: JSONValue) throws -> Response {
-        let request = try RequestObject(body)
-        let inputs = try textList(request, key: "inputs")
+        try RequestDecoder.requireObject(body)
+        let request = try RequestDecoder.decode(TokenizeRequest.self, from: body)
+        let inputs = request.inputs.texts
         try service.checkBatchSize(inputs.count, param: "inputs")
-        let addSpecial = try request.bool("add_special_tokens") ?? true
+        let addSpecial = request.addSpecialTokens ?? true
         guard let tokenizer = service.configuration.embedder?.tokenizer ?? service.configuration.reranker?.tokenizer else {
             throw APIError(.notFound, "no model is loaded")
         }
         let instruction: String?
-        switch try request.string("prompt_name") {
+        switch request.promptName {
         case nil, "document": instruction = nil
         case "query":
             guard service.configuration.embedder != nil else {
@@ -170,35 +152,148 @@ struct TEIRoutes: Sendable {
             instruction = service.configuration.defaultInstruction
         case let other?: throw APIError.unprocessable("prompt_name \"\(other)\" is not \"query\" or \"document\"")
         }
-        // Written straight into the response text: a `JSONValue` tree holds a dictionary per token, about
-        // ten times the size of the text itself (a 1 MB input made +300 MB of RSS that way).
-        var output = "["
-        for (inputIndex, text) in inputs.enumerated() {
-            if inputIndex > 0 { output += "," }
+        // Each input's tokens are made while the response is written, so only one input's list exists at a
+        // time (a list of token records is several times the size of its JSON text).
+        return jsonResponse(TokenLists(inputs: inputs) { text in
             let input = instruction.map { Prompts.embeddingQuery(text, instruction: $0) } ?? text
             let bytes = Array(input.utf8)
-            let tokens = tokenizer.encodeWithOffsets(input, addSpecialTokens: addSpecial)
-            output.reserveCapacity(output.utf8.count + tokens.count * 64)
-            output += "["
-            for (tokenIndex, token) in tokens.enumerated() {
-                if tokenIndex > 0 { output += "," }
-                // Keys in sorted order, as `JSONValue` serialises objects.
-                output += "{\"id\":\(token.id),\"special\":"
+            return tokenizer.encodeWithOffsets(input, addSpecialTokens: addSpecial).map { token in
                 if let range = token.utf8Offsets {
-                    output += "false,\"start\":\(range.lowerBound),\"stop\":\(range.upperBound),\"text\":"
-                    JSONValue.writeString(String(decoding: bytes[range], as: UTF8.self), to: &output)
-                } else {
-                    output += "true,\"start\":null,\"stop\":null,\"text\":"
-                    JSONValue.writeString(tokenizer.token(forID: token.id) ?? "", to: &output)
+                    return TokenInfo(id: token.id, text: String(decoding: bytes[range], as: UTF8.self), special: false, offsets: range)
                 }
-                output += "}"
+                return TokenInfo(id: token.id, text: tokenizer.token(forID: token.id) ?? "", special: true, offsets: nil)
             }
-            output += "]"
+        })
+    }
+}
+
+// MARK: - Bodies
+
+extension TEIRoutes {
+    /// `POST /similarity`: `{"inputs": {"source_sentence", "sentences"}}` with TEI's options.
+    struct SimilarityRequest: Decodable {
+        var inputs: Inputs
+        var options: TEIOptionFields
+        var parameters: TEIOptionFields?
+
+        struct Inputs: Decodable {
+            var sourceSentence: String
+            var sentences: TextList
+
+            enum CodingKeys: String, CodingKey {
+                case sentences
+                case sourceSentence = "source_sentence"
+            }
         }
-        output += "]"
-        var buffer = ByteBuffer()
-        buffer.writeString(output)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+
+        enum CodingKeys: String, CodingKey { case inputs, parameters }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            try container.requireObject(
+                .inputs, orThrow: .badRequest("'inputs' must be an object {\"source_sentence\": string, \"sentences\": [string]}", param: "inputs"))
+            inputs = try container.decode(Inputs.self, forKey: .inputs)
+            options = try TEIOptionFields(from: decoder)
+            parameters = try container.decodeIfPresent(TEIOptionFields.self, forKey: .parameters)
+        }
+    }
+
+    /// `POST /decode`.
+    struct DecodeRequest: Decodable {
+        var ids: TokenIDLists
+        var skipSpecialTokens: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case ids
+            case skipSpecialTokens = "skip_special_tokens"
+        }
+    }
+
+    /// `ids` of `/decode`: one list of token ids, or a list of them.
+    struct TokenIDLists: JSONShapedField {
+        var lists: [[Int]]
+
+        init(json: JSONValue, field: String) throws {
+            let shapeError = APIError.badRequest("'\(field)' must be an array of token ids or an array of arrays of token ids", param: field)
+            guard case .array(let items) = json else { throw shapeError }
+            if items.allSatisfy({ $0.integer != nil }) {
+                lists = [items.compactMap(\.integer)]
+            } else {
+                lists = try items.map { item in
+                    guard case .array(let ids) = item else { throw shapeError }
+                    return try tokenIDs(ids, orThrow: shapeError)
+                }
+            }
+        }
+    }
+
+    /// `POST /rerank` (TEI).
+    struct RerankRequest: Decodable {
+        var query: String
+        var texts: TextList
+        var rawScores: Bool?
+        var returnText: Bool?
+        var truncate: Bool?
+        var instruction: String?
+
+        enum CodingKeys: String, CodingKey {
+            case query, texts, truncate, instruction
+            case rawScores = "raw_scores"
+            case returnText = "return_text"
+        }
+    }
+
+    /// One TEI rerank result: `{"index", "score", "text"?}`.
+    struct RankedText: Encodable {
+        var index: Int
+        /// The score as a `Double` of the `Float` (clients read it back exactly).
+        var score: Double
+        var text: String?
+    }
+
+    /// `POST /tokenize`.
+    struct TokenizeRequest: Decodable {
+        var inputs: TextList
+        var addSpecialTokens: Bool?
+        var promptName: String?
+
+        enum CodingKeys: String, CodingKey {
+            case inputs
+            case addSpecialTokens = "add_special_tokens"
+            case promptName = "prompt_name"
+        }
+    }
+
+    /// One token of `/tokenize`: `{"id", "special", "start", "stop", "text"}`, offsets `null` for the
+    /// special tokens the post-processor adds.
+    struct TokenInfo: Encodable {
+        var id: Int
+        var text: String
+        var special: Bool
+        var offsets: Range<Int>?
+
+        enum CodingKeys: String, CodingKey { case id, text, special, start, stop }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(text, forKey: .text)
+            try container.encode(special, forKey: .special)
+            // Written as `null`, not left out: TEI's clients expect the keys.
+            try container.encode(offsets?.lowerBound, forKey: .start)
+            try container.encode(offsets?.upperBound, forKey: .stop)
+        }
+    }
+
+    /// `/tokenize`'s response, `[[TokenInfo]]`, each input tokenised as it is written.
+    struct TokenLists: Encodable {
+        let inputs: [String]
+        let tokens: (String) -> [TokenInfo]
+
+        func encode(to encoder: any Encoder) throws {
+            var lists = encoder.unkeyedContainer()
+            for input in inputs { try lists.encode(tokens(input)) }
+        }
     }
 }
 

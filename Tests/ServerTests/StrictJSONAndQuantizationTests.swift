@@ -1,10 +1,11 @@
 import Foundation
+import ModelFormats
 import Testing
 @testable import Server
 
 @Suite("Strict JSON reader")
 struct StrictJSONTests {
-    func parse(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8)) }
+    func parse(_ text: String) throws -> JSONValue { try JSONValue.parse(requestBody: Data(text.utf8)) }
 
     @Test("RFC 8259 documents parse; integers stay integers, other numbers are doubles")
     func valid() throws {
@@ -28,7 +29,7 @@ struct StrictJSONTests {
             #expect(throws: APIError.self, "\(text.debugDescription)") { try parse(text) }
         }
         // Invalid UTF-8 inside a string.
-        #expect(throws: APIError.self) { try JSONValue.parse(Data([0x22, 0xFF, 0x22])) }
+        #expect(throws: APIError.self) { try JSONValue.parse(requestBody: Data([0x22, 0xFF, 0x22])) }
     }
 
     @Test("Token ids and integer fields accept only JSON integers")
@@ -36,8 +37,9 @@ struct StrictJSONTests {
         #expect(try parse("100").integer == 100)
         #expect(try parse("1e2").integer == nil)
         #expect(try parse("1.0").integer == nil)
-        let request = try RequestObject(try parse(#"{"n": 1.0}"#))
-        #expect(throws: APIError.self) { try request.int("n") }
+        struct Request: Decodable { var n: Int? }
+        let request = try parse(#"{"n": 1.0}"#)
+        #expect(throws: APIError.self) { try RequestDecoder.decode(Request.self, from: request) }
     }
 
     @Test("Error messages escape control characters")
