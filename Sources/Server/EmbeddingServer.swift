@@ -15,7 +15,8 @@ import Synchronization
 /// On graceful shutdown it stops accepting connections and finishes the requests it has accepted. A
 /// client that disconnects before its response has its queued inputs dropped, not computed.
 public struct EmbeddingServer: Service {
-    private let application: Application<RouterResponder<ServerRequestContext>>
+    /// Internal, not private: the route tests drive its router in process with HummingbirdTesting.
+    let application: Application<RouterResponder<ServerRequestContext>>
     /// The open connections, closed when graceful shutdown outlasts `ServerLimits.shutdownTimeout`.
     private let connections: ConnectionRegistry
 

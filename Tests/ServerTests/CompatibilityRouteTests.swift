@@ -16,7 +16,7 @@ struct CompatibilityRouteTests {
         let texts = ["hello world", "The capital of China is Beijing."]
         let expected = try await Fixtures.embedder.embed(texts)
         let ids = Fixtures.embedder.tokenize(texts)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             for input in [ids as Any, ids[0] as Any] {
                 let reply = try await server.post("/v1/embeddings", ["input": input])
                 #expect(reply.status == 422)
@@ -28,7 +28,7 @@ struct CompatibilityRouteTests {
                 #expect(error?["param"] as? String == "input")
             }
         }
-        try await TestServer.with(configure: { $0.acceptTokenIDs = true }) { server, _ in
+        try await RouteTester.with(configure: { $0.acceptTokenIDs = true }) { server in
             #expect(embeddings(try await server.post("/v1/embeddings", ["input": ids])) == expected)
             #expect(embeddings(try await server.post("/v1/embeddings", ["input": ids[0]])) == [expected[0]])
             // Ids written as 1e2 or 1.0 are not token ids.
@@ -42,7 +42,7 @@ struct CompatibilityRouteTests {
         let texts = ["a text", "another one"]
         let expected = try await Fixtures.embedder.embed(texts)
         let ids = Fixtures.embedder.tokenize(texts)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let single = try await server.post("/embed", ["inputs": ids[0]])
             #expect((single.json as? [Any] ?? []).map { floats($0) } == [expected[0]])
             let lists = try await server.post("/embed", ["inputs": ids])
@@ -64,7 +64,7 @@ struct CompatibilityRouteTests {
         let expected = try await Fixtures.embedder.embed(["a text"])
         let documents = ["Beijing is the capital of China.", "Gravity attracts bodies."]
         let scores = try await Fixtures.rerankerModel.score(query: "capital?", documents: documents)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             for path in ["/", "/invocations"] {
                 let embed = try await server.post(path, ["inputs": "a text"])
                 #expect(embed.status == 200)
@@ -78,11 +78,11 @@ struct CompatibilityRouteTests {
                 #expect(neither.object["error_type"] as? String == "Validation")
             }
         }
-        try await TestServer.with(embedder: false) { server, _ in
+        try await RouteTester.with(embedder: false) { server in
             let rerank = try await server.post("/", ["query": "capital?", "texts": documents])
             #expect((rerank.json as? [[String: Any]])?.count == 2)
         }
-        try await TestServer.with(reranker: false) { server, _ in
+        try await RouteTester.with(reranker: false) { server in
             let embed = try await server.post("/", ["inputs": ["a text"]])
             #expect((embed.json as? [Any] ?? []).map { floats($0) } == expected)
         }
@@ -93,7 +93,7 @@ struct CompatibilityRouteTests {
         let sentences = ["That is a happy dog", "Today is a sunny day"]
         let vectors = try await Fixtures.embedder.embed(["That is a happy person"] + sentences)
         let expected = sentences.indices.map { cosineSimilarity(vectors[0], vectors[$0 + 1]) }
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let body: [String: Any] = ["inputs": ["source_sentence": "That is a happy person", "sentences": sentences]]
             for path in ["/similarity", "/"] {
                 let reply = try await server.post(path, body)
@@ -115,7 +115,7 @@ struct CompatibilityRouteTests {
         let ids = Fixtures.embedder.tokenizer.encode(text)
         let last = try await Fixtures.embedder.embed([text], normalize: false)
         let all = try Fixtures.embedder.model.allHiddenStates(for: [ids])
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let decoded = try await server.post("/decode", ["ids": ids, "skip_special_tokens": true])
             #expect(decoded.json as? [String] == [text])
             let withSpecial = try await server.post("/decode", ["ids": [ids, ids], "skip_special_tokens": false])
@@ -142,7 +142,7 @@ struct CompatibilityRouteTests {
         let documents = try await Fixtures.embedder.embed(texts)
         let queries = try await Fixtures.embedder.embed(texts, instruction: Prompts.defaultInstruction)
         let short = try await Fixtures.embedder.embed(texts, dimensions: 32)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.post("/v2/embed", [
                 "texts": texts, "model": "m", "input_type": "search_document",
                 "embedding_types": ["float", "int8", "uint8", "binary", "ubinary", "base64"],
@@ -193,7 +193,7 @@ struct CompatibilityRouteTests {
         let documents = ["Beijing is the capital of China.", "Gravity attracts bodies.", "Paris is in France."]
         let expected = try await Fixtures.rerankerModel.score(query: "capital of China?", documents: documents)
         let order = expected.indices.sorted { expected[$0] > expected[$1] }
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let v2 = try await server.post("/v2/rerank", ["model": "m", "query": "capital of China?", "documents": documents, "top_n": 2])
             #expect(v2.status == 200)
             #expect(v2.object["id"] is String)
@@ -225,7 +225,7 @@ struct CompatibilityRouteTests {
         let texts = ["hello world", "another"]
         let normalized = try await Fixtures.embedder.embed(texts)
         let raw = try await Fixtures.embedder.embed(texts, normalize: false)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.post("/embedding", ["content": texts])
             #expect(reply.status == 200)
             let items = reply.json as? [[String: Any]] ?? []
@@ -243,7 +243,7 @@ struct CompatibilityRouteTests {
 
     @Test("GET /v1/models lists the loaded models with their kind; --served-model-name is echoed")
     func models() async throws {
-        try await TestServer.with(configure: { $0.embedderName = "served-name" }) { server, _ in
+        try await RouteTester.with(configure: { $0.embedderName = "served-name" }) { server in
             let reply = try await server.get("/v1/models")
             #expect(reply.status == 200)
             #expect(reply.object["object"] as? String == "list")
@@ -262,7 +262,7 @@ struct CompatibilityRouteTests {
 
     @Test("Unknown routes are 404 and wrong methods 405 with Allow, in the route family's JSON shape")
     func notFoundAndMethodNotAllowed() async throws {
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let openAI = try await server.post("/v1/nothing", ["a": 1])
             #expect(openAI.status == 404)
             #expect((openAI.object["error"] as? [String: Any])?["type"] as? String == "not_found_error")
@@ -312,7 +312,7 @@ struct CompatibilityRouteTests {
 
     @Test("TEI's timing headers on inference routes, te_* metrics beside ours")
     func headersAndMetrics() async throws {
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.post("/embed", ["inputs": ["a text", "b"]])
             let tokens = Fixtures.embedder.tokenize(["a text", "b"]).reduce(0) { $0 + $1.count }
             #expect(reply.header("x-compute-tokens") == String(tokens))
@@ -338,7 +338,7 @@ struct CompatibilityRouteTests {
 
     @Test("CORS: allowed origins get the header, preflight is answered without a key, others get none")
     func cors() async throws {
-        try await TestServer.with(configure: { $0.corsAllowOrigins = ["https://app.example"]; $0.apiKey = "k" }) { server, _ in
+        try await RouteTester.with(configure: { $0.corsAllowOrigins = ["https://app.example"]; $0.apiKey = "k" }) { server in
             let preflight = try await server.request(.OPTIONS, "/v1/embeddings", headers: [
                 ("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"),
                 ("Access-Control-Request-Headers", "authorization, content-type"),
@@ -360,7 +360,7 @@ struct CompatibilityRouteTests {
 
     @Test("/openapi.json is OpenAPI 3.1 and describes exactly the registered routes; /docs renders it")
     func openAPI() async throws {
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.get("/openapi.json")
             #expect(reply.status == 200)
             let document = reply.object
@@ -399,7 +399,7 @@ struct AnyModelTests {
     func narrowModel() async throws {
         let narrow = try Embedder(modelAt: URL(fileURLWithPath: Fixtures.reranker), maxLength: 64, maxBatchTokens: 256, allowAnyModel: true)
         let full = try await narrow.embed(["a short text"])
-        try await TestServer.with(reranker: false, configure: { $0.embedder = narrow }) { server, _ in
+        try await RouteTester.with(reranker: false, configure: { $0.embedder = narrow }) { server in
             for requested in [32, 4, 9, 0] {
                 let reply = try await server.post("/v1/embeddings", ["input": "a short text", "dimensions": requested])
                 #expect(reply.status == 422, "\(requested)")

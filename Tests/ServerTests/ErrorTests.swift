@@ -8,7 +8,7 @@ struct ErrorTests {
 
     @Test("Bad input on /v1 routes: 400/413/422 in OpenAI's shape, never 500")
     func openAIErrors() async throws {
-        try await TestServer.with(configure: { $0.maxClientBatchSize = 3; $0.payloadLimit = 4096 }) { server, _ in
+        try await RouteTester.with(configure: { $0.maxClientBatchSize = 3; $0.payloadLimit = 4096 }) { server in
             let cases: [(Any, Int)] = [
                 (["input": []], 422),
                 (["input": ["a", "b", "c", "d"]], 422),
@@ -52,7 +52,7 @@ struct ErrorTests {
 
     @Test("Bad input on TEI routes: TEI's error shape; truncate=false rejects long text")
     func teiErrors() async throws {
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let long = String(repeating: "word ", count: 200)
             let reply = try await server.post("/embed", ["inputs": long])
             #expect(reply.status == 422)
@@ -71,7 +71,7 @@ struct ErrorTests {
 
     @Test("Routes for a missing model answer 404 with a JSON error")
     func missingModel() async throws {
-        try await TestServer.with(reranker: false) { server, _ in
+        try await RouteTester.with(reranker: false) { server in
             let rerank = try await server.post("/v1/rerank", ["query": "q", "documents": ["d"]])
             #expect(rerank.status == 404)
             #expect(openAIError(rerank) != nil)
@@ -79,7 +79,7 @@ struct ErrorTests {
             #expect(tei.status == 404)
             #expect(tei.object["error_type"] as? String == "NotFound")
         }
-        try await TestServer.with(embedder: false) { server, _ in
+        try await RouteTester.with(embedder: false) { server in
             let openAI = try await server.post("/v1/embeddings", ["input": "a"])
             #expect(openAI.status == 404)
             let tei = try await server.post("/embed", ["inputs": "a"])
@@ -89,7 +89,7 @@ struct ErrorTests {
 
     @Test("API key: missing or wrong is 401, right key passes, health stays open")
     func authentication() async throws {
-        try await TestServer.with(configure: { $0.apiKey = "sekrit" }) { server, _ in
+        try await RouteTester.with(configure: { $0.apiKey = "sekrit" }) { server in
             let missing = try await server.post("/v1/embeddings", ["input": "a"])
             #expect(missing.status == 401)
             #expect(openAIError(missing)?["type"] as? String == "authentication_error")

@@ -10,7 +10,7 @@ struct RouteTests {
         let expected = try await Fixtures.embedder.embed(texts)
         let expectedQuery = try await Fixtures.embedder.embed(["hello world"], instruction: "Find it")
         let expected32 = try await Fixtures.embedder.embed(texts, dimensions: 32)
-        try await TestServer.with(configure: { $0.acceptTokenIDs = true }) { server, _ in
+        try await RouteTester.with(configure: { $0.acceptTokenIDs = true }) { server in
             let reply = try await server.post("/v1/embeddings", ["input": texts, "model": "m"])
             #expect(reply.status == 200)
             let data = reply.object["data"] as? [[String: Any]] ?? []
@@ -44,7 +44,7 @@ struct RouteTests {
         let documents = ["Beijing is the capital of China.", "Gravity attracts bodies.", "Paris is in France."]
         let expected = try await Fixtures.rerankerModel.score(query: "capital of China?", documents: documents)
         let order = expected.indices.sorted { expected[$0] > expected[$1] }
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.post("/v1/rerank", [
                 "query": "capital of China?", "documents": [documents[0], ["text": documents[1]], documents[2]],
                 "top_n": 2, "return_documents": true,
@@ -75,7 +75,7 @@ struct RouteTests {
     func teiAndInfo() async throws {
         let expected = try await Fixtures.embedder.embed(["a text"])
         let raw = try await Fixtures.embedder.embed(["a text"], normalize: false)
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let embed = try await server.post("/embed", ["inputs": "a text"])
             #expect(embed.status == 200)
             #expect((embed.json as? [Any] ?? []).map { floats($0) } == expected)
@@ -109,7 +109,7 @@ struct RouteTests {
 
     @Test("TEI /tokenize: {id, text, special, start, stop} with UTF-8 byte offsets, prompt_name, add_special_tokens")
     func teiTokenize() async throws {
-        try await TestServer.with { server, _ in
+        try await RouteTester.with { server in
             let reply = try await server.post("/tokenize", ["inputs": "a naïve 東京"])
             #expect(reply.status == 200)
             let tokens = (reply.json as? [[[String: Any]]])?.first ?? []
