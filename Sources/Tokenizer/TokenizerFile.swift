@@ -63,7 +63,7 @@ package struct TokenizerFile {
             throw malformed("\"added_tokens\" is not an array")
         }
         for (index, entry) in added.enumerated() {
-            guard let id = entry["id"]?.integer, (0..<Self.idLimit).contains(id), let content = entry["content"]?.string else {
+            guard let id = entry["id"]?.tokenID, (0..<Self.idLimit).contains(id), let content = entry["content"]?.string else {
                 throw malformed("added_tokens[\(index)] lacks an integer \"id\" in 0..<2^24 or a string \"content\"")
             }
             addedTokens.append(try addedToken(entry, id: id, content: content, field: "added_tokens[\(index)]"))
@@ -96,7 +96,7 @@ package struct TokenizerFile {
         guard let vocab = model["vocab"]?.object else { throw malformed("missing object \"model.vocab\"") }
         vocabulary.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = value.integer, (0..<Self.idLimit).contains(id) else { throw malformed("model.vocab[\"\(token)\"] is not an integer id in 0..<2^24") }
+            guard let id = value.tokenID, (0..<Self.idLimit).contains(id) else { throw malformed("model.vocab[\"\(token)\"] is not an integer id in 0..<2^24") }
             vocabulary.append((token, id))
         }
         guard let rawMerges = model["merges"]?.array else { throw malformed("missing array \"model.merges\"") }
@@ -210,7 +210,7 @@ package struct TokenizerFile {
                     }
                     seenSequence = true
                 } else if let name = item["SpecialToken"]?["id"]?.string {
-                    guard let ids = value["special_tokens"]?[name]?["ids"]?.array?.compactMap(\.integer), !ids.isEmpty else {
+                    guard let ids = value["special_tokens"]?[name]?["ids"]?.array?.compactMap(\.tokenID), !ids.isEmpty else {
                         throw file.malformed("post_processor.special_tokens[\"\(name)\"] has no integer \"ids\"")
                     }
                     if seenSequence { result.suffix += ids } else { result.prefix += ids }
@@ -244,7 +244,7 @@ package struct TokenizerFile {
         }
         vocabulary.reserveCapacity(vocabularyObject.count)
         for (token, value) in vocabularyObject {
-            guard let id = value.integer, (0..<Self.idLimit).contains(id) else { throw malformed("entry \"\(token)\" is not an integer id in 0..<2^24") }
+            guard let id = value.tokenID, (0..<Self.idLimit).contains(id) else { throw malformed("entry \"\(token)\" is not an integer id in 0..<2^24") }
             vocabulary.append((token, id))
         }
 
@@ -285,6 +285,18 @@ package struct TokenizerFile {
             return try JSONValue.parse(data, options: .lenient)
         } catch {
             throw file.malformed("invalid JSON at byte \(error.offset): \(error.reason)")
+        }
+    }
+}
+
+private extension JSONValue {
+    /// An id as this reader has always taken it: any integral number below 9e15 (`3`, and also `3.0` or
+    /// `3e0`), so a file that spells ids as floats still loads (the range checks come after).
+    var tokenID: Int? {
+        switch self {
+        case .integer(let value): value
+        case .number(let value) where value.rounded() == value && abs(value) < 9e15: Int(value)
+        default: nil
         }
     }
 }

@@ -74,6 +74,16 @@ import TestSupport
         #expect(try parse("3.0").integer == nil)
     }
 
+    @Test func permissiveNumbersAreReadOnlyWhenAskedFor() throws {
+        // The tokenizer reader's historical leniency (a fuzzed tokenizer.json spells an id "09").
+        #expect(try parse("[09, +1, .5, 1., -07, 2e3]", .lenient)
+            == .array([.integer(9), .integer(1), .number(0.5), .number(1), .integer(-7), .number(2000)]))
+        #expect(error("09")?.reason == "leading zero in number")
+        #expect(error("+1")?.reason == "unexpected character")
+        #expect(error("[1-]", .lenient) == JSONSyntaxError(reason: "invalid number", offset: 1))
+        #expect(error("[1e999]", .lenient) == JSONSyntaxError(reason: "number out of range", offset: 1))
+    }
+
     @Test func errorsNameTheProblemAndItsOffset() {
         let cases: [(String, String, Int)] = [
             ("", "unexpected end of JSON", 0),

@@ -29,23 +29,34 @@ package struct JSONParsingOptions: Sendable {
         case keepAll
     }
 
+    /// Which spellings of a number are read.
+    package enum NumberSyntax: Sendable {
+        /// RFC 8259 only: no leading zeros, no `+`, digits on both sides of a `.`.
+        case rfc8259
+        /// Also whatever `Double(String)` reads from the characters `0-9 + - . e E` (`09`, `+1`, `.5`, `1.`),
+        /// as the tokenizer reader always has: a hand-edited or fuzzed `tokenizer.json` with such an id loads.
+        case permissive
+    }
+
     /// The duplicate-key policy.
     package var duplicateKeys: DuplicateKeys
+    /// The number syntax.
+    package var numberSyntax: NumberSyntax
     /// The deepest nesting of arrays and objects accepted (a top-level `[]` is depth 1), so a hostile
     /// input cannot exhaust the stack of the recursive parser.
     package var maximumDepth: Int
 
-    /// Options with the given policy and depth limit.
-    package init(duplicateKeys: DuplicateKeys, maximumDepth: Int) {
+    /// Options with the given policies and depth limit.
+    package init(duplicateKeys: DuplicateKeys, numberSyntax: NumberSyntax = .rfc8259, maximumDepth: Int) {
         self.duplicateKeys = duplicateKeys
+        self.numberSyntax = numberSyntax
         self.maximumDepth = maximumDepth
     }
 
     /// Duplicate keys rejected, 64 levels (safetensors headers and index files are three deep).
     package static let strict = JSONParsingOptions(duplicateKeys: .reject, maximumDepth: 64)
-    /// Duplicate keys kept (last wins), 512 levels: files written by other tools, such as `tokenizer.json`,
-    /// read the way their reference implementation reads them.
-    package static let lenient = JSONParsingOptions(duplicateKeys: .keepAll, maximumDepth: 512)
+    /// Duplicate keys kept (last wins, as serde reads `tokenizer.json`), permissive numbers, 512 levels.
+    package static let lenient = JSONParsingOptions(duplicateKeys: .keepAll, numberSyntax: .permissive, maximumDepth: 512)
 
     /// These options with a different depth limit.
     package func maximumDepth(_ depth: Int) -> JSONParsingOptions {
@@ -119,8 +130,12 @@ private struct JSONParser {
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw error("unexpected character")
+        default:
+            switch options.numberSyntax {
+            case .rfc8259 where byte == UInt8(ascii: "-") || Self.isDigit(byte): return try parseNumber()
+            case .permissive where Self.isPermissiveNumberByte(byte): return try parsePermissiveNumber()
+            default: throw error("unexpected character")
+            }
         }
     }
 
@@ -248,6 +263,35 @@ private struct JSONParser {
         guard let number = Double(text), number.isFinite else {
             throw JSONSyntaxError(reason: "number out of range", offset: start)
         }
+        return .number(number)
+    }
+
+    static func isPermissiveNumberByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+             UInt8(ascii: "e"), UInt8(ascii: "E"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// A number in `NumberSyntax.permissive`: the longest run of number characters, read by `Int` when it
+    /// has no fraction or exponent and fits, else by `Double` (and then it must be finite).
+    mutating func parsePermissiveNumber() throws(JSONSyntaxError) -> JSONValue {
+        let start = position
+        var isInteger = true
+        while position < bytes.count, Self.isPermissiveNumberByte(bytes[position]) {
+            switch bytes[position] {
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): isInteger = false
+            default: break
+            }
+            position += 1
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        if isInteger, let integer = Int(text) { return .integer(integer) }
+        guard let number = Double(text) else { throw JSONSyntaxError(reason: "invalid number", offset: start) }
+        guard number.isFinite else { throw JSONSyntaxError(reason: "number out of range", offset: start) }
         return .number(number)
     }
 
