@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Qwen3Embedding",
+                "Qwen3Embedding", "ModelFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "TestSupport", "Server", "Qwen3Embedding",
+                "TestSupport", "Server", "Qwen3Embedding", "ModelFormats",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -117,7 +117,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"]
+            dependencies: ["TestSupport", "Training", "Qwen3", "Qwen3Embedding", "Kernels", "ModelFormats", "ModelTools", "Tokenizer", "Evaluation"]
         ),
     ],
     swiftLanguageModes: [.v6]

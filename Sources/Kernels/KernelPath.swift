@@ -2,6 +2,8 @@
 public enum KernelPath: String, Sendable {
     /// AVX-512F fp32 FMA (C kernel).
     case avx512 = "avx512-fp32"
+    /// AVX2 + FMA fp32, for x86-64 CPUs without AVX-512 (C kernel; the same results as `avx512`).
+    case avx2 = "avx2-fp32"
     /// AVX512-BF16 `vdpbf16ps` (C kernel).
     case avx512BF16 = "avx512-bf16"
     /// Intel AMX-BF16 tiles, `tdpbf16ps` (C kernel).

@@ -108,14 +108,21 @@ public final class PackedMatrix: LinearLayer, @unchecked Sendable {
     /// The kernel that `multiply` uses for this matrix at `precision` on this CPU.
     public func kernel(for precision: Precision, features: CPUFeatures = .usable) -> KernelPath {
         switch (format, precision) {
-        case (.float32, _):
-            return features.hasAVX512 ? .avx512 : .portable
-        case (.bfloat16Pairs, .float32):
-            return features.hasAVX512 ? .avx512 : .portable
+        case (.float32, _), (.bfloat16Pairs, .float32):
+            return fp32Kernel(features: features)
         case (.bfloat16Pairs, .bfloat16):
             if features.contains([.amxTile, .amxBF16]) && columns % 32 == 0 && AMX.isPermitted { return .amxBF16 }
             return features.hasAVX512 && features.contains(.avx512bf16) ? .avx512BF16 : .portable
         }
+    }
+
+    /// The fp32-activation kernel for this CPU: AVX-512F, else AVX2 + FMA, else the Swift reference.
+    private func fp32Kernel(features: CPUFeatures) -> KernelPath {
+        #if arch(x86_64)
+        if features.hasAVX512 { return .avx512 }
+        if features.contains([.avx2, .fma]) { return .avx2 }
+        #endif
+        return .portable
     }
 
     /// `output[m×rows] = input[m×columns] · Wᵀ`, split across the pool.
@@ -159,6 +166,14 @@ public final class PackedMatrix: LinearLayer, @unchecked Sendable {
                 q3e_gemm_f32_bf16w_avx512(input + rowStart * columns, Int64(rowCount), Int64(columns),
                                           storage.assumingMemoryBound(to: UInt16.self),
                                           Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.avx2, .float32):
+                q3e_gemm_f32_f32w_avx2(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                       storage.assumingMemoryBound(to: Float.self),
+                                       Int64(columnStart), Int64(columnEnd), out, Int64(rows))
+            case (.avx2, .bfloat16Pairs):
+                q3e_gemm_f32_bf16w_avx2(input + rowStart * columns, Int64(rowCount), Int64(columns),
+                                        storage.assumingMemoryBound(to: UInt16.self),
+                                        Int64(columnStart), Int64(columnEnd), out, Int64(rows))
             case (.amxBF16, _):
                 q3e_gemm_bf16_amx(bf16Input! + rowStart * columns, Int64(rowCount), Int64(columns),
                                   storage.assumingMemoryBound(to: UInt16.self),

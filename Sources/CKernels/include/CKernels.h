@@ -8,6 +8,7 @@
 // Tests/KernelsTests compares the two (on machines that have the instructions; elsewhere it is skipped):
 //
 //   q3e_gemm_f32_f32w_avx512, q3e_gemm_f32_bf16w_avx512  ->  ReferenceGEMM.float32            (PackedMatrixTests)
+//   q3e_gemm_f32_f32w_avx2, q3e_gemm_f32_bf16w_avx2      ->  ReferenceGEMM.float32            (PackedMatrixTests)
 //   q3e_gemm_bf16_avx512bf16                             ->  ReferenceGEMM.bfloat16           (PackedMatrixTests)
 //   q3e_gemm_bf16_amx (CKernelsAMX.h)                    ->  ReferenceGEMM.bfloat16           (AMXTests)
 //   q3e_f32_to_bf16_avx512                               ->  BFloat16.rounding                (PackedMatrixTests)
@@ -67,6 +68,14 @@ void q3e_gemm_f32_bf16w_avx512(const float *x, int64_t m, int64_t k, const uint1
 /// The same with fp32-panel weights (columns ascending; k need not be even). AVX-512F.
 void q3e_gemm_f32_f32w_avx512(const float *x, int64_t m, int64_t k, const float *panels,
                               int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
+
+/// The two fp32-activation GEMMs above for CPUs with AVX2 + FMA but no AVX-512 (gemm_avx2.c): the same
+/// arguments and the same fused multiply-adds in the same order, so the results equal the AVX-512
+/// kernels' bit for bit. n_begin may be any column (lanes before it are not written).
+void q3e_gemm_f32_bf16w_avx2(const float *x, int64_t m, int64_t k, const uint16_t *panels,
+                             int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
+void q3e_gemm_f32_f32w_avx2(const float *x, int64_t m, int64_t k, const float *panels,
+                            int64_t n_begin, int64_t n_end, float *out, int64_t out_stride);
 
 /// The same with bf16 activations (row-major, k even) and bf16 pair-panel weights: AVX512-BF16
 /// `vdpbf16ps`, fp32 accumulation. AVX-512F + AVX512-BF16.
