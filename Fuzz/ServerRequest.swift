@@ -1,12 +1,14 @@
 // libFuzzer target: arbitrary bytes as an HTTP request body, decoded as the server decodes every
-// request: `JSONValue.parse` (Sources/Server/StrictJSONReader.swift, a strict RFC 8259 reader), then
-// `RequestObject` and its typed field accessors for every field a route reads. Compiled together with
-// Sources/Server/JSONValue.swift and StrictJSONReader.swift only (the rest of the server needs
-// Hummingbird); `APIError` below stands in for the server's, which those two files only construct.
+// request: `JSONValue.parse(requestBody:)` (the shared strict parser of Sources/ModelFormats/JSON with the
+// server's options), then `RequestDecoder` into `Decodable` request types with every field shape the
+// routes use (strings, integers, booleans, optional and nested fields, arrays of ids, string unions).
+// Compiled together with Sources/ModelFormats/JSON/*.swift and Sources/Server/RequestDecoder.swift only
+// (the rest of the server needs Hummingbird); `APIError` below stands in for the server's, which those
+// files only construct.
 //
-// Finding = any crash, sanitizer report, leak or time-out (deep nesting must be refused, not recurse
-// off the stack), or a broken invariant, checked with `preconditionFailure` so it crashes:
-// serialising a parsed value and parsing it again gives the same text (writer and reader agree).
+// Finding = any crash, sanitizer report, leak or time-out (deep nesting must be refused, not recurse off
+// the stack), or a broken invariant, checked with `preconditionFailure` so it crashes: parsing the same
+// bytes twice gives equal values, and a rejected body is rejected with a non-empty 400 message.
 import Foundation
 
 /// The server's `APIError` as far as the compiled files use it.
@@ -17,28 +19,65 @@ struct APIError: Error {
     static func badRequest(_ message: String, param: String? = nil) -> APIError { APIError(message: message, param: param) }
 }
 
-/// Every field name a route reads with `string`, `int` or `bool`.
-let fields = [
-    "input", "inputs", "model", "encoding_format", "dimensions", "user", "query", "documents", "texts", "instruction",
-    "top_n", "return_documents", "max_tokens_per_doc", "truncate", "truncation_direction", "normalize",
-    "prompt_name", "raw_scores", "return_text", "add_special_tokens", "skip_special_tokens", "embd_normalize",
-    "input_type", "output_dimension", "max_tokens", "content",
-]
+/// A string or a list of strings, as OpenAI's `input` and TEI's `inputs` take.
+struct TextsField: JSONShapedField {
+    let texts: [String]
+
+    init(json: JSONValue, field: String) throws {
+        switch json {
+        case .string(let text): texts = [text]
+        case .array(let items):
+            texts = try items.map { item in
+                guard case .string(let text) = item else { throw APIError.badRequest("'\(field)' must be a string or an array of strings") }
+                return text
+            }
+        default: throw APIError.badRequest("'\(field)' must be a string or an array of strings")
+        }
+    }
+}
+
+/// Every field type the routes decode, under names the routes use.
+struct FuzzedRequest: Decodable {
+    struct Parameters: Decodable {
+        let truncate: Bool?
+        let max_tokens: Int?
+        let instruction: String?
+    }
+
+    let input: TextsField?
+    let model: String?
+    let encoding_format: String?
+    let dimensions: Int?
+    let normalize: Bool?
+    let top_n: Int?
+    let documents: [String]?
+    let ids: [Int]?
+    let embedding_types: [String]?
+    let parameters: Parameters?
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard let value = try? JSONValue.parse(Data(bytes: data, count: size)) else { return 0 }
-    let text = value.serialized()
-    guard let again = try? JSONValue.parse(Data(text.utf8)) else {
-        preconditionFailure("the serialised form of a parsed request does not parse: \(text)")
+    let body = Data(bytes: data, count: size)
+    let value: JSONValue
+    do {
+        value = try JSONValue.parse(requestBody: body)
+    } catch {
+        guard error.message.hasPrefix("the request body is not valid JSON") else {
+            preconditionFailure("a malformed body gave an unexpected message: \(error.message)")
+        }
+        return 0
     }
-    guard again.serialized() == text else { preconditionFailure("serialise → parse → serialise changed \(text)") }
-    guard let request = try? RequestObject(value) else { return 0 }
-    for field in fields {
-        _ = try? request.string(field)
-        _ = try? request.int(field)
-        _ = try? request.bool(field)
-        if case .array(let items)? = request[field] { _ = items.compactMap(\.integer) }
+    guard let again = try? JSONValue.parse(requestBody: body), again == value else {
+        preconditionFailure("parsing the same body twice gave different values")
+    }
+    do {
+        _ = try RequestDecoder.decode(FuzzedRequest.self, from: value)
+    } catch let error as APIError {
+        guard !error.message.isEmpty else { preconditionFailure("an empty 400 message") }
+    } catch {
+        // Codable's own errors (a shape the decoder leaves to the standard library) are fine: a request
+        // route turns every error into a response; crashing is the finding.
     }
     return 0
 }

@@ -50,17 +50,39 @@ done
 
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/src"
 
-# The sources each target is compiled from (one module: the code under test plus its fuzz file).
+# The sources each target is compiled from: one module holding the code under test (with the project's
+# own `import` lines removed, since its modules become one) plus its fuzz file. ModelFormats uses Kernels'
+# scalar conversions and Tokenizer uses ModelFormats' JSON parser, so those come along; Kernels' C half
+# (CKernels) is compiled once by ckernels() and imported through a generated module map.
+ROOT_MODULES='^import (Kernels|ModelFormats|Tokenizer)$'
+stripped_copy() {  # stripped_copy TARGET FILE...: copies without the project's imports, echoes the paths
+    local dir="$OUT/src/$1"; shift
+    mkdir -p "$dir"
+    local file name
+    for file in "$@"; do
+        name="$dir/$(echo "${file#"$ROOT"/}" | tr '/' '_')"
+        grep -v -E "$ROOT_MODULES" "$file" >"$name.new"
+        cmp -s "$name.new" "$name" 2>/dev/null && rm "$name.new" || mv "$name.new" "$name"
+        echo "$name"
+    done
+}
 sources_of() {
-    local modelformats tokenizer
+    local kernels modelformats tokenizer json
+    kernels=$(find "$ROOT/Sources/Kernels" -name '*.swift' | sort)
     modelformats=$(find "$ROOT/Sources/ModelFormats" -name '*.swift' | sort)
     tokenizer=$(find "$ROOT/Sources/Tokenizer" -name '*.swift' | sort)
+    json=$(find "$ROOT/Sources/ModelFormats/JSON" -name '*.swift' | sort)
     case "$1" in
-        safetensors) echo "$modelformats $ROOT/Fuzz/Support/MemoryFile.swift $ROOT/Fuzz/SafetensorsHeader.swift" ;;
-        gguf) echo "$modelformats $ROOT/Fuzz/Support/MemoryFile.swift $ROOT/Fuzz/GGUFReader.swift" ;;
-        tokenizer-json) echo "$tokenizer $ROOT/Fuzz/TokenizerJSON.swift" ;;
-        tokenizer-encode) echo "$tokenizer $ROOT/Fuzz/TokenizerEncode.swift" ;;
-        server-json) echo "$ROOT/Sources/Server/JSONValue.swift $ROOT/Sources/Server/StrictJSONReader.swift $ROOT/Fuzz/ServerRequest.swift" ;;
+        # shellcheck disable=SC2086
+        safetensors) echo "$(stripped_copy "$1" $kernels $modelformats) $ROOT/Fuzz/Support/MemoryFile.swift $ROOT/Fuzz/SafetensorsHeader.swift" ;;
+        # shellcheck disable=SC2086
+        gguf) echo "$(stripped_copy "$1" $kernels $modelformats) $ROOT/Fuzz/Support/MemoryFile.swift $ROOT/Fuzz/GGUFReader.swift" ;;
+        # shellcheck disable=SC2086
+        tokenizer-json) echo "$(stripped_copy "$1" $kernels $modelformats $tokenizer) $ROOT/Fuzz/TokenizerJSON.swift" ;;
+        # shellcheck disable=SC2086
+        tokenizer-encode) echo "$(stripped_copy "$1" $kernels $modelformats $tokenizer) $ROOT/Fuzz/TokenizerEncode.swift" ;;
+        # shellcheck disable=SC2086
+        server-json) echo "$(stripped_copy "$1" $json "$ROOT/Sources/Server/RequestDecoder.swift") $ROOT/Fuzz/ServerRequest.swift" ;;
         jsonl)
             # The CLI's input reader lives in a file whose second half needs the whole engine: take the
             # part before the output section, minus the imports of project modules.
@@ -74,6 +96,21 @@ sources_of() {
             echo "$part $ROOT/Fuzz/Support/MemoryFile.swift $ROOT/Fuzz/JSONLines.swift" ;;
     esac
 }
+
+# Kernels' C half for the targets that compile Kernels' Swift sources: objects (no sanitizer: the C
+# kernels are not what these targets fuzz) and a module map naming the real header.
+ckernels() {
+    local dir="$OUT/ckernels" file
+    mkdir -p "$dir"
+    printf 'module CKernels {\n    header "%s"\n    export *\n}\n' "$ROOT/Sources/CKernels/include/CKernels.h" >"$dir/module.modulemap"
+    for file in "$ROOT"/Sources/CKernels/*.c; do
+        local object="$dir/$(basename "$file" .c).o"
+        if [[ ! -f "$object" || "$file" -nt "$object" || "$ROOT/Sources/CKernels/include/CKernels.h" -nt "$object" ]]; then
+            clang -O2 -c -I "$ROOT/Sources/CKernels/include" "$file" -o "$object" || return 1
+        fi
+    done
+}
+needs_ckernels() { [[ "$1" =~ ^(safetensors|gguf|tokenizer-json|tokenizer-encode)$ ]]; }
 
 # Largest input each target is given: model headers and tokenizer files need room, requests less.
 max_len_of() {
@@ -96,8 +133,13 @@ build() {
     # -parse-as-library: the fuzz files have no top-level code (libFuzzer supplies main). ld.gold's
     # "Cannot export local symbol" warnings about ASan internals are harmless and filtered out.
     # shellcheck disable=SC2086
-    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 \
-            -module-name "Fuzz_${target//-/_}" $sources -o "$binary" \
+    local extra=()
+    if needs_ckernels "$target"; then
+        ckernels || { echo "fuzz.sh: compiling CKernels for $target failed" >&2; return 1; }
+        extra=(-Xcc -fmodule-map-file="$OUT/ckernels/module.modulemap" -I "$ROOT/Sources/CKernels/include" "$OUT"/ckernels/*.o)
+    fi
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -package-name Qwen3Embedding \
+            -module-name "Fuzz_${target//-/_}" "${extra[@]}" $sources -o "$binary" \
             > "$OUT/logs/build-$target.log" 2>&1; then
         grep -v 'Cannot export local symbol' "$OUT/logs/build-$target.log" >&2
         echo "fuzz.sh: building $target failed" >&2

@@ -193,15 +193,27 @@ public struct LoRAAdapter: Sendable {
         return String(hash, radix: 16).leftPadded(to: 16)
     }
 
-    /// Reads the adapter in `directory` and checks every factor's shape against `configuration`.
-    public init(directory: String, configuration: Qwen3Configuration) throws {
+    /// Reads the adapter in `directory` (adapter_config.json and adapter_model.safetensors) and checks
+    /// every factor's shape against `configuration`.
+    public init(directoryAt directory: URL, configuration: Qwen3Configuration) throws {
+        try self.init(directory: directory.path, configuration: configuration)
+    }
+
+    /// Reads and checks the adapter in `directory` without a model configuration; call
+    /// `validate(against:)` before merging.
+    public init(directoryAt directory: URL) throws {
+        try self.init(directory: directory.path)
+    }
+
+    /// `init(directoryAt:configuration:)` for a path as the command line gives it (inside the package).
+    package init(directory: String, configuration: Qwen3Configuration) throws {
         try self.init(directory: directory)
         try validate(against: configuration)
     }
 
-    /// Reads and checks the adapter in `directory` (configuration, key names, factor ranks), without a
-    /// model configuration; call `validate(against:)` before merging.
-    public init(directory: String) throws {
+    /// `init(directoryAt:)` for a path as the command line gives it (inside the package): reads and
+    /// checks the adapter (configuration, key names, factor ranks).
+    package init(directory: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw LoRAAdapterError(path: directory, reason: "no such directory")

@@ -287,7 +287,12 @@ public struct Qwen3Configuration: Sendable, Equatable, Decodable {
     ///     a converter.
     /// - Throws: `Qwen3Error.missingFile`, `.invalidConfiguration` (naming the file and the key) or
     ///   `.unsupportedConfiguration`.
-    public static func load(directory: String, purpose: Purpose = .inference) throws -> Qwen3Configuration {
+    public static func load(directoryAt directory: URL, purpose: Purpose = .inference) throws -> Qwen3Configuration {
+        try load(directory: directory.path, purpose: purpose)
+    }
+
+    /// `load(directoryAt:purpose:)` for a path as the command line gives it (inside the package).
+    package static func load(directory: String, purpose: Purpose = .inference) throws -> Qwen3Configuration {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Qwen3Error.missingFile("\(directory) (model directory not found)")

@@ -13,11 +13,24 @@ extension Qwen3Model {
         self.init(configuration: configuration, weights: weights, precision: precision, features: features, pool: pool)
     }
 
-    /// A model from a Hugging Face directory or a GGUF file, whichever `path` is.
+    /// A model from a Hugging Face directory or a GGUF file, whichever `location` is.
     ///
-    /// - Parameter adapter: a LoRA adapter merged at load; only a safetensors directory can take one (a
-    ///   GGUF's weights may be quantized, so the merge would not be what the adapter was trained for).
+    /// - Parameters:
+    ///   - location: a model directory, a `.gguf` file, or a directory holding one.
+    ///   - precision: `.float32` (exact, the default) or `.bfloat16` (fast).
+    ///   - features: CPU features the kernels may use; `CPUFeatures()` forces the portable Swift kernels.
+    ///   - pool: the worker threads the kernels split their work across.
+    ///   - adapter: a LoRA adapter merged at load; only a safetensors directory can take one (a GGUF's
+    ///     weights may be quantized, so the merge would not be what the adapter was trained for).
     public convenience init(
+        modelAt location: URL, precision: Precision = .float32, features: CPUFeatures = .usable,
+        pool: ComputePool = .shared, adapter: LoRAAdapter? = nil
+    ) throws {
+        try self.init(path: location.path, precision: precision, features: features, pool: pool, adapter: adapter)
+    }
+
+    /// `init(modelAt:…)` for a path as the command line gives it (inside the package).
+    package convenience init(
         path: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared,
         adapter: LoRAAdapter? = nil
     ) throws {

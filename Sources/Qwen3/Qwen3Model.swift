@@ -42,10 +42,20 @@ public final class Qwen3Model: Sendable {
     /// Loads `config.json` and the safetensors checkpoint of a Hugging Face model directory.
     ///
     /// - Parameters:
+    ///   - directory: the model directory (`config.json` and `*.safetensors`).
     ///   - precision: `.float32` (exact, the default) or `.bfloat16` (fast); see `Precision.automatic`.
     ///   - features: CPU features the kernels may use; `CPUFeatures()` forces the portable Swift kernels.
+    ///   - pool: the worker threads the kernels split their work across.
     ///   - adapter: a PEFT LoRA adapter merged into the weights as they load (see `LoRAAdapter`).
     public convenience init(
+        directoryAt directory: URL, precision: Precision = .float32, features: CPUFeatures = .usable,
+        pool: ComputePool = .shared, adapter: LoRAAdapter? = nil
+    ) throws {
+        try self.init(directory: directory.path, precision: precision, features: features, pool: pool, adapter: adapter)
+    }
+
+    /// `init(directoryAt:…)` for a path as the command line gives it (inside the package).
+    package convenience init(
         directory: String, precision: Precision = .float32, features: CPUFeatures = .usable, pool: ComputePool = .shared,
         adapter: LoRAAdapter? = nil
     ) throws {

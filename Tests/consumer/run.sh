@@ -66,8 +66,11 @@ fi
 build_seconds=$((SECONDS - build_started))
 
 # SwiftPM must have resolved the tag, not a branch or revision.
-pin="$(jq -c '.pins[] | select(.identity == "qwen3-embedding") | .state' "$consumer/Package.resolved")"
-[[ "$(jq -r .version <<<"$pin")" == "$version" && "$(jq -r .revision <<<"$pin")" == "$commit" ]] || {
+# (python3 rather than jq: every machine that runs the client suites has it)
+pin="$(python3 -c 'import json, sys
+pins = [p["state"] for p in json.load(open(sys.argv[1]))["pins"] if p["identity"] == "qwen3-embedding"]
+print(pins[0].get("version"), pins[0].get("revision")) if pins else print("none none")' "$consumer/Package.resolved")"
+[[ "$pin" == "$version $commit" ]] || {
     echo "consumer: resolved $pin, expected version $version at $commit" >&2; exit 1; }
 
 vector="$("$(swift build --package-path "$consumer" --show-bin-path)/consumer" "$model" "$text")"
